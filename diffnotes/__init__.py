@@ -1,0 +1,52 @@
+"""diffnotes: the support package of *The information dynamics of generative diffusion*.
+
+Every public name is listed in ``__all__``; each chapter has one home module:
+
+=========================================  ===================================
+chapter                                    home module
+=========================================  ===================================
+1  Twenty Questions                        :mod:`diffnotes.twenty_questions`
+2  Diffusion models and the score          :mod:`diffnotes.denoising`
+=========================================  ===================================
+
+The core every chapter uses: :mod:`diffnotes.processes` (forward processes),
+:mod:`diffnotes.mixtures` (data with exact closed forms), :mod:`diffnotes.samplers`,
+:mod:`diffnotes.checks` (Monte Carlo and sympy checks), :mod:`diffnotes.plotting`,
+:mod:`diffnotes.device` (the device rule and seeded generators).
+"""
+
+from .checks import MCEstimate, check_close, check_identity, check_mc, mc_estimate
+from .denoising import dsm_residuals, posterior_mean_importance, posterior_variance_term
+from .device import CHECK_DTYPE, default_device, generator
+from .mixtures import GaussianMixture
+from .plotting import PALETTE, error_band, figure, use_book_style
+from .processes import EDM, VE, VP, ForwardProcess
+from .samplers import probability_flow, reverse_sde, time_grid
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CHECK_DTYPE",
+    "EDM",
+    "ForwardProcess",
+    "GaussianMixture",
+    "MCEstimate",
+    "PALETTE",
+    "VE",
+    "VP",
+    "check_close",
+    "check_identity",
+    "check_mc",
+    "default_device",
+    "dsm_residuals",
+    "error_band",
+    "figure",
+    "generator",
+    "mc_estimate",
+    "posterior_mean_importance",
+    "posterior_variance_term",
+    "probability_flow",
+    "reverse_sde",
+    "time_grid",
+    "use_book_style",
+]

@@ -1,0 +1,101 @@
+r"""Chapter 2's home module: Tweedie's formula and the denoising score-matching constant.
+
+Tweedie (paper eq. 13-14): for :math:`x_t = \alpha x_0 + \sigma\varepsilon`,
+
+.. math:: s(x) = \frac{\alpha\,E[x_0\mid x_t = x] - x}{\sigma^2} = -\frac{E[\varepsilon\mid
+    x_t = x]}{\sigma}.
+
+Denoising score matching (eq. 15-16) replaces the unknown score by the noise; the two
+objectives differ by a constant, the irreducible error
+
+.. math:: C(t) = E\lVert s(x_t) + \varepsilon/\sigma\rVert^2 = \frac{d}{\sigma^2} -
+    E\lVert s\rVert^2 = \frac{\alpha^2}{\sigma^4}\,E\operatorname{tr}\mathrm{Cov}[x_0\mid x_t].
+
+The closed forms live in :class:`~diffnotes.mixtures.GaussianMixture`; this module holds the
+per-sample quantities whose Monte Carlo averages the chapter compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ._validate import as_points, as_time
+from .mixtures import GaussianMixture
+from .processes import ForwardProcess
+
+
+def _col(v: torch.Tensor) -> torch.Tensor:
+    return v[:, None] if v.ndim == 1 else v
+
+
+def dsm_residuals(score_fn: Callable, x0: torch.Tensor, t, process: ForwardProcess,
+                  generator: torch.Generator | None = None):
+    r"""Per-sample denoising score-matching residual :math:`\lVert s(x_t, t) +
+    \varepsilon/\sigma_t\rVert^2` (eq. 15).
+
+    Parameters
+    ----------
+    score_fn : ``(x (n, d), t) -> (n, d)``; ``t`` is passed as given (scalar or ``(n,)``).
+    x0 : data samples ``(n, d)``.
+    t : positive scalar or ``(n,)``.
+    process : the forward process.
+    generator : for the noise :math:`\varepsilon`.
+
+    Returns
+    -------
+    (residuals ``(n,)``, xt ``(n, d)``, eps ``(n, d)``); the mean of the residuals estimates
+    the DSM loss, which for the exact score is :math:`C(t)`.
+    """
+    x0 = as_points("x0", x0)
+    tt = as_time("t", t, like=x0, n=x0.shape[0])
+    xt, eps = process.perturb(x0, tt, generator)
+    sig = process.sigma(tt).to(x0)
+    s = score_fn(xt, tt)
+    return ((s + eps / _col(sig.expand(x0.shape[0]))) ** 2).sum(1), xt, eps
+
+
+def posterior_variance_term(mixture: GaussianMixture, x: torch.Tensor, t,
+                            process: ForwardProcess) -> torch.Tensor:
+    r"""Per-point :math:`\frac{\alpha^2}{\sigma^4}\operatorname{tr}\mathrm{Cov}[x_0\mid x_t=x]`,
+    shape ``(n,)``: its mean over :math:`x_t \sim p_t` is the DSM constant :math:`C(t)`
+    (eq. 16)."""
+    x = as_points("x", x, mixture.d)
+    tt = as_time("t", t, like=x, n=x.shape[0])
+    a, s = process.alpha(tt).to(x), process.sigma(tt).to(x)
+    return a**2 / s**4 * mixture.posterior_trace_cov(x, tt, process)
+
+
+def posterior_mean_importance(prior_samples: torch.Tensor, x: torch.Tensor, t: float,
+                              process: ForwardProcess):
+    r"""Self-normalised importance-sampling estimate of :math:`E[x_0\mid x_t = x]`.
+
+    With prior draws :math:`x_0^{(i)} \sim p_0` and weights :math:`w_i \propto
+    \exp(-\lVert x - \alpha x_0^{(i)}\rVert^2 / 2\sigma^2)` (the Gaussian likelihood),
+    :math:`\hat\mu = \sum_i w_i x_0^{(i)} / \sum_i w_i`; its delta-method standard error is
+    :math:`\sqrt{\sum_i w_i^2 (x_0^{(i)} - \hat\mu)^2} / \sum_i w_i` per coordinate. This uses
+    nothing but samples and the kernel: an independent check of Tweedie's formula.
+
+    Parameters
+    ----------
+    prior_samples : ``(N, d)``; x : query points ``(m, d)``; t : positive scalar.
+
+    Returns
+    -------
+    (mean ``(m, d)``, stderr ``(m, d)``, effective sample size ``(m,)``).
+    """
+    x0 = as_points("prior_samples", prior_samples)
+    x = as_points("x", x, x0.shape[1])
+    tt = as_time("t", t, like=x)
+    if tt.ndim != 0:
+        raise ValueError("t must be a scalar")
+    a, s = process.alpha(tt).to(x), process.sigma(tt).to(x)
+    sq = torch.cdist(x, a * x0) ** 2  # (m, N)
+    logw = -0.5 * sq / s**2
+    w = torch.softmax(logw, dim=1)  # normalised weights, rows sum to one
+    mean = w @ x0
+    dev2 = (x0[None, :, :] - mean[:, None, :]) ** 2  # (m, N, d)
+    stderr = torch.sqrt(torch.einsum("mn,mnd->md", w**2, dev2))
+    ess = 1.0 / (w**2).sum(1)
+    return mean, stderr, ess
