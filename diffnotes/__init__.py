@@ -22,6 +22,17 @@ from .mixtures import GaussianMixture
 from .plotting import PALETTE, error_band, figure, use_book_style
 from .processes import EDM, VE, VP, ForwardProcess
 from .samplers import probability_flow, reverse_sde, time_grid
+from .twenty_questions import (
+    Games,
+    binary_entropy,
+    bisection_questions,
+    exact_entropy_trajectory,
+    expected_information_gain,
+    mask_tail,
+    masked_entropy,
+    play,
+    random_questions,
+)
 
 __version__ = "0.1.0"
 
@@ -29,23 +40,32 @@ __all__ = [
     "CHECK_DTYPE",
     "EDM",
     "ForwardProcess",
+    "Games",
     "GaussianMixture",
     "MCEstimate",
     "PALETTE",
     "VE",
     "VP",
+    "binary_entropy",
+    "bisection_questions",
     "check_close",
     "check_identity",
     "check_mc",
     "default_device",
     "dsm_residuals",
     "error_band",
+    "exact_entropy_trajectory",
+    "expected_information_gain",
     "figure",
     "generator",
+    "mask_tail",
+    "masked_entropy",
     "mc_estimate",
+    "play",
     "posterior_mean_importance",
     "posterior_variance_term",
     "probability_flow",
+    "random_questions",
     "reverse_sde",
     "time_grid",
     "use_book_style",
