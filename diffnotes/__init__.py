@@ -16,7 +16,14 @@ The core every chapter uses: :mod:`diffnotes.processes` (forward processes),
 """
 
 from .checks import MCEstimate, check_close, check_identity, check_mc, mc_estimate
-from .denoising import dsm_residuals, posterior_mean_importance, posterior_variance_term
+from .denoising import (
+    DSMTerms,
+    dsm_constant_terms,
+    dsm_residuals,
+    gaussian_dsm_constant,
+    posterior_mean_importance,
+    posterior_variance_term,
+)
 from .device import CHECK_DTYPE, default_device, generator
 from .mixtures import GaussianMixture
 from .plotting import PALETTE, error_band, figure, use_book_style
@@ -38,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CHECK_DTYPE",
+    "DSMTerms",
     "EDM",
     "ForwardProcess",
     "Games",
@@ -52,11 +60,13 @@ __all__ = [
     "check_identity",
     "check_mc",
     "default_device",
+    "dsm_constant_terms",
     "dsm_residuals",
     "error_band",
     "exact_entropy_trajectory",
     "expected_information_gain",
     "figure",
+    "gaussian_dsm_constant",
     "generator",
     "mask_tail",
     "masked_entropy",

@@ -12,12 +12,16 @@ objectives differ by a constant, the irreducible error
     E\lVert s\rVert^2 = \frac{\alpha^2}{\sigma^4}\,E\operatorname{tr}\mathrm{Cov}[x_0\mid x_t].
 
 The closed forms live in :class:`~diffnotes.mixtures.GaussianMixture`; this module holds the
-per-sample quantities whose Monte Carlo averages the chapter compares.
+per-sample quantities whose Monte Carlo averages the chapter compares
+(:func:`dsm_residuals`, :func:`dsm_constant_terms`), an independent importance-sampling
+denoiser (:func:`posterior_mean_importance`) and the Gaussian-data reference
+:func:`gaussian_dsm_constant`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -99,3 +103,88 @@ def posterior_mean_importance(prior_samples: torch.Tensor, x: torch.Tensor, t: f
     stderr = torch.sqrt(torch.einsum("mn,mnd->md", w**2, dev2))
     ess = 1.0 / (w**2).sum(1)
     return mean, stderr, ess
+
+
+class DSMTerms(NamedTuple):
+    r"""Three per-sample estimators of the DSM constant :math:`C(t)` on the same draws.
+
+    Each field but ``xt`` has shape ``(n,)`` and mean :math:`C(t)` (eq. 15-16):
+
+    * ``residual``: :math:`\lVert s(x_t) + \varepsilon/\sigma\rVert^2`;
+    * ``score_norm``: :math:`d/\sigma^2 - \lVert s(x_t)\rVert^2`;
+    * ``posterior``: :math:`\frac{\alpha^2}{\sigma^4}\operatorname{tr}\mathrm{Cov}[x_0\mid
+      x_t]`.
+
+    ``xt`` ``(n, d)`` are the noised points they were evaluated at.
+    """
+
+    residual: torch.Tensor
+    score_norm: torch.Tensor
+    posterior: torch.Tensor
+    xt: torch.Tensor
+
+
+def dsm_constant_terms(mixture: GaussianMixture, x0: torch.Tensor, t, process: ForwardProcess,
+                       generator: torch.Generator | None = None) -> DSMTerms:
+    r"""The three per-sample estimators of :math:`C(t)` (eq. 15-16) on one set of draws.
+
+    Noises ``x0`` once, :math:`x_t = \alpha x_0 + \sigma\varepsilon`, and evaluates the exact
+    score of ``mixture`` there. Because the three share :math:`(x_0, \varepsilon)`, their
+    pairwise differences are paired samples with mean zero: the chapter's test of eq. 16.
+
+    Parameters
+    ----------
+    mixture : the data law :math:`p_0` (its exact score is used).
+    x0 : samples of ``mixture``, shape ``(n, d)``.
+    t : positive scalar or ``(n,)``.
+    process : the forward process.
+    generator : for the noise :math:`\varepsilon`.
+
+    Returns
+    -------
+    :class:`DSMTerms` with fields ``residual``, ``score_norm``, ``posterior`` (each ``(n,)``)
+    and ``xt`` ``(n, d)``.
+    """
+    x0 = as_points("x0", x0, mixture.d)
+    tt = as_time("t", t, like=x0, n=x0.shape[0])
+    xt, eps = process.perturb(x0, tt, generator)
+    sig = _col(process.sigma(tt).to(x0).expand(x0.shape[0]))  # (n, 1)
+    s = mixture.score(xt, tt, process)
+    residual = ((s + eps / sig) ** 2).sum(1)
+    score_norm = mixture.d / sig[:, 0] ** 2 - (s**2).sum(1)
+    posterior = posterior_variance_term(mixture, xt, tt, process)
+    return DSMTerms(residual, score_norm, posterior, xt)
+
+
+def gaussian_dsm_constant(variances, t, process: ForwardProcess) -> torch.Tensor:
+    r"""Exact :math:`C(t)` for Gaussian data whose covariance has eigenvalues ``variances``.
+
+    For :math:`x_0 \sim \mathcal N(m, \Sigma)`, :math:`\Sigma` with eigenvalues
+    :math:`\lambda_i`, the posterior :math:`x_0\mid x_t` is Gaussian with covariance eigenvalues
+    :math:`\lambda_i\sigma^2/(\alpha^2\lambda_i + \sigma^2)`, whatever :math:`x_t`, so
+
+    .. math:: C(t) = \sum_i \frac{\alpha^2\lambda_i}{\sigma^2(\alpha^2\lambda_i +
+        \sigma^2)}
+
+    (EDM, one dimension: :math:`v/(t^2(v + t^2))`). The mean :math:`m` does not enter.
+
+    Parameters
+    ----------
+    variances : non-negative ``(d,)`` (float64).
+    t : positive scalar or ``(m,)``.
+    process : the forward process.
+
+    Returns
+    -------
+    tensor shaped like ``t`` (float64).
+    """
+    lam = torch.as_tensor(variances, dtype=torch.float64)
+    if lam.ndim != 1 or lam.shape[0] == 0:
+        raise ValueError(f"variances must have shape (d,) with d >= 1; got {tuple(lam.shape)}")
+    if not bool(torch.isfinite(lam).all()) or bool((lam < 0).any()):
+        raise ValueError("variances must be finite and non-negative")
+    tt = as_time("t", t)
+    a2 = process.alpha(tt).to(torch.float64)[..., None] ** 2
+    s2 = process.sigma(tt).to(torch.float64)[..., None] ** 2
+    lam = lam.to(tt.device)
+    return (a2 * lam / (s2 * (a2 * lam + s2))).sum(-1)
