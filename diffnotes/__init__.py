@@ -29,6 +29,19 @@ from .mixtures import GaussianMixture
 from .plotting import PALETTE, error_band, figure, use_book_style
 from .processes import EDM, VE, VP, ForwardProcess
 from .samplers import probability_flow, reverse_sde, time_grid
+from .speciation import (
+    class_entropy,
+    class_entropy_samples,
+    effective_snr,
+    mixture_gram,
+    overlap_term_samples,
+    reduced_class_entropy_samples,
+    rescaled_mixture,
+    speciation_time,
+    top_covariance_eigenvalue,
+    two_class_phi,
+    variance_estimate,
+)
 from .twenty_questions import (
     Games,
     binary_entropy,
@@ -59,9 +72,12 @@ __all__ = [
     "check_close",
     "check_identity",
     "check_mc",
+    "class_entropy",
+    "class_entropy_samples",
     "default_device",
     "dsm_constant_terms",
     "dsm_residuals",
+    "effective_snr",
     "error_band",
     "exact_entropy_trajectory",
     "expected_information_gain",
@@ -71,12 +87,20 @@ __all__ = [
     "mask_tail",
     "masked_entropy",
     "mc_estimate",
+    "mixture_gram",
+    "overlap_term_samples",
     "play",
     "posterior_mean_importance",
     "posterior_variance_term",
     "probability_flow",
     "random_questions",
+    "reduced_class_entropy_samples",
+    "rescaled_mixture",
     "reverse_sde",
+    "speciation_time",
     "time_grid",
+    "top_covariance_eigenvalue",
+    "two_class_phi",
     "use_book_style",
+    "variance_estimate",
 ]

@@ -1,0 +1,269 @@
+"""Chapter 7: pathwise class entropy, its variance V = Phi(gamma), and the speciation time.
+
+Monte Carlo tests are z-tests at 5 standard errors (two-sided false-alarm rate 5.7e-7 each)
+with fixed seeds; deterministic references come from scipy.integrate.quad and closed forms.
+"""
+
+import math
+
+import pytest
+import torch
+from scipy import integrate
+from scipy.special import expit
+
+from diffnotes import EDM, VP, GaussianMixture, check_mc, generator
+from diffnotes.speciation import (
+    class_entropy,
+    class_entropy_samples,
+    effective_snr,
+    mixture_gram,
+    overlap_term_samples,
+    reduced_class_entropy_samples,
+    rescaled_mixture,
+    speciation_time,
+    top_covariance_eigenvalue,
+    two_class_phi,
+    variance_estimate,
+)
+
+F64 = torch.float64
+
+
+def pair(d, s2=0.0):
+    """Two equiprobable classes at +-sqrt(d) e_1 (variance s2 each)."""
+    u = torch.zeros(d, dtype=F64)
+    u[0] = 1.0
+    return GaussianMixture(torch.stack([math.sqrt(d) * u, -math.sqrt(d) * u]), None, s2)
+
+
+def random_classes(d, K, seed, s2=0.0):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(K, d, generator=g, dtype=F64)
+    u = u / u.norm(dim=1, keepdim=True)
+    w = torch.rand(K, generator=g, dtype=F64) + 0.5
+    return GaussianMixture(math.sqrt(d) * u, w / w.sum(), s2)
+
+
+def quad_phi(gamma):
+    """Phi(gamma) by scipy quad over xi ~ N(0, 1), independent of the module's trapezoid."""
+    def hb(xi):
+        a = 2 * gamma + 2 * math.sqrt(gamma) * xi
+        p = expit(a)
+        return -(p * math.log(p) if p > 0 else 0.0) - ((1 - p) * math.log1p(-p) if p < 1 else 0.0)
+
+    def phi(xi):
+        return math.exp(-0.5 * xi * xi) / math.sqrt(2 * math.pi)
+
+    m1 = integrate.quad(lambda x: phi(x) * hb(x), -40, 40, points=[-math.sqrt(gamma)],
+                        limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+    m2 = integrate.quad(lambda x: phi(x) * hb(x) ** 2, -40, 40, points=[-math.sqrt(gamma)],
+                        limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+    return m2 - m1**2, m1
+
+
+# -- Phi(gamma): quadrature, Monte Carlo ------------------------------------------------------
+@pytest.mark.parametrize("gamma", [1e-3, 0.1, 0.7, 1.0, 1.3, 3.0, 10.0, 40.0])
+def test_two_class_phi_matches_scipy_quad(gamma):
+    phi, mean = two_class_phi(gamma, return_mean=True)
+    ref_phi, ref_mean = quad_phi(gamma)
+    assert float(phi) == pytest.approx(ref_phi, rel=1e-7, abs=1e-12)
+    assert float(mean) == pytest.approx(ref_mean, rel=1e-9, abs=1e-12)
+
+
+def test_two_class_phi_limits():
+    phi, mean = two_class_phi(torch.tensor([0.0, 1e-8, 400.0]), return_mean=True)
+    assert float(phi[0]) == 0.0 and float(mean[0]) == pytest.approx(math.log(2))
+    assert float(phi[1]) < 1e-15
+    assert float(phi[2]) < 1e-30 and float(mean[2]) < 1e-30
+
+
+@pytest.mark.parametrize("gamma", [0.3, 1.0, 3.0])
+def test_reduced_mc_matches_quadrature(gamma):
+    g = generator(11, "cpu")
+    h = reduced_class_entropy_samples(torch.tensor([[1.0, -1.0], [-1.0, 1.0]]), gamma, 40_000, g)
+    check_mc(variance_estimate(h[0]), float(two_class_phi(gamma)), label=f"reduced {gamma}")
+
+
+@pytest.mark.parametrize("d", [3, 200])
+def test_direct_mc_matches_quadrature(d):
+    proc = VP()
+    t = 0.5 * math.log(1 + d / 1.3)  # gamma = 1.3, near the peak
+    h = class_entropy_samples(pair(d), t, proc, 20_000, generator(5, "cpu"), chunk_rows=3_000)
+    gamma = float(effective_snr(t, d, proc))
+    assert gamma == pytest.approx(1.3)
+    check_mc(variance_estimate(h), float(two_class_phi(gamma)), label=f"direct d={d}")
+
+
+def test_direct_equals_reduced_many_classes():
+    """K = 6 random prototypes with unequal weights: the reduction is checked, not assumed."""
+    mix = random_classes(40, 6, seed=3)
+    t = 1.4
+    direct = class_entropy_samples(mix, t, VP(), 20_000, generator(7, "cpu"))
+    gamma = effective_snr(t, mix.d, VP())
+    reduced = reduced_class_entropy_samples(mixture_gram(mix), gamma, 20_000,
+                                            generator(8, "cpu"), weights=mix.weights)[0]
+    check_mc(variance_estimate(direct), variance_estimate(reduced), label="V direct vs reduced",
+             ref_name="reduced")
+    from diffnotes.checks import mc_estimate
+    check_mc(mc_estimate(direct), mc_estimate(reduced), label="E h", ref_name="reduced")
+
+
+def test_gaussian_classes_use_renormalised_snr():
+    """Shared isotropic variance s^2: V(t) = Phi(d a^2 / (sigma^2 + s^2 a^2)) (eq. 90)."""
+    d, s2, t = 50, 2.0, 1.9
+    h = class_entropy_samples(pair(d, s2), t, VP(), 20_000, generator(9, "cpu"))
+    gt = float(effective_snr(t, d, VP(), s2=s2))
+    e = math.exp(-2 * t)
+    assert gt == pytest.approx(d * e / (1 - e + s2 * e))
+    check_mc(variance_estimate(h), float(two_class_phi(gt)), label="Gaussian classes")
+
+
+def test_reduced_is_chunk_independent_and_batched_over_gamma():
+    G = mixture_gram(random_classes(10, 4, seed=1))
+    gam = torch.tensor([0.5, 2.0])
+    a = reduced_class_entropy_samples(G, gam, 1000, generator(2, "cpu"))
+    b = reduced_class_entropy_samples(G, gam, 1000, generator(2, "cpu"), chunk_rows=37)
+    c = reduced_class_entropy_samples(G, gam[1], 1000, generator(2, "cpu"))
+    assert a.shape == (2, 1000)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    torch.testing.assert_close(a[1], c[0], rtol=0, atol=1e-13)
+    assert bool((a >= 0).all()) and bool((a <= math.log(4) + 1e-12).all())
+
+
+# -- variance estimate ------------------------------------------------------------------------
+def test_variance_estimate_stderr_is_calibrated():
+    """For N(0, 1) samples, Var(s^2) = 2/(n-1): the delta-method error must match it, and 200
+    replicate estimates must scatter like it (chi-square test on the z-scores at ~5 sigma)."""
+    g = torch.Generator().manual_seed(0)
+    n, reps = 2000, 200
+    x = torch.randn(reps, n, generator=g, dtype=F64)
+    ests = [variance_estimate(row) for row in x]
+    se_mean = sum(e.stderr for e in ests) / reps
+    assert se_mean == pytest.approx(math.sqrt(2 / (n - 1)), rel=0.05)
+    z = torch.tensor([(e.value - 1.0) / math.sqrt(2 / (n - 1)) for e in ests])
+    chi2 = float((z**2).sum())  # chi2 with 200 dof: mean 200, sd 20
+    assert abs(chi2 - reps) < 5 * math.sqrt(2 * reps)
+
+
+def test_variance_estimate_rejects_bad_input():
+    with pytest.raises(ValueError, match="samples"):
+        variance_estimate(torch.ones(3))
+    with pytest.raises(ValueError, match="samples"):
+        variance_estimate(torch.tensor([1.0, float("nan"), 2.0, 3.0]))
+
+
+# -- speciation time --------------------------------------------------------------------------
+@pytest.mark.parametrize("d", [2, 10, 1000])
+def test_speciation_time_of_the_pair_is_half_log_d(d):
+    assert speciation_time(pair(d)) == pytest.approx(0.5 * math.log(d))
+    assert float(effective_snr(speciation_time(pair(d)), d, VP())) == pytest.approx(d / (d - 1))
+
+
+@pytest.mark.parametrize("covs", ["delta", "iso", "full"])
+def test_speciation_time_from_the_covariance(covs):
+    mix = random_classes(12, 5, seed=4)
+    if covs == "iso":
+        mix = GaussianMixture(mix.means, mix.weights, torch.tensor([0.5, 1, 2, 0.1, 3.0]))
+    if covs == "full":
+        g = torch.Generator().manual_seed(1)
+        A = torch.randn(5, 12, 12, generator=g, dtype=F64) / 4
+        mix = GaussianMixture(mix.means, mix.weights, A @ A.transpose(1, 2))
+    lam = float(torch.linalg.eigvalsh(mix.covariance())[-1])
+    assert top_covariance_eigenvalue(mix) == pytest.approx(lam, rel=1e-10)
+    assert speciation_time(mix, VP()) == pytest.approx(0.5 * math.log(lam), rel=1e-10)
+
+
+def test_speciation_time_rejects_bad_input():
+    with pytest.raises(ValueError, match="process"):
+        speciation_time(pair(10), EDM())
+    small = GaussianMixture.delta(torch.tensor([[0.5], [-0.5]]))
+    with pytest.raises(ValueError, match="top eigenvalue"):
+        speciation_time(small)
+    with pytest.raises(ValueError, match="mixture"):
+        speciation_time(torch.zeros(2, 2))
+
+
+def test_effective_snr_closed_forms():
+    t = torch.tensor([0.3, 1.0, 4.0], dtype=F64)
+    torch.testing.assert_close(effective_snr(t, 7, EDM()), 7 / t**2)
+    torch.testing.assert_close(effective_snr(t, 7, VP()), 7 * torch.exp(-2 * t)
+                               / (1 - torch.exp(-2 * t)))
+    with pytest.raises(ValueError, match="d"):
+        effective_snr(t, -1, VP())
+    with pytest.raises(ValueError, match="s2"):
+        effective_snr(t, 3, VP(), s2=-1.0)
+    with pytest.raises(ValueError, match="t"):
+        effective_snr(-1.0, 3, VP())
+
+
+# -- invariance under the rescaling of eq. 93 ---------------------------------------------------
+def test_rescaling_leaves_the_posterior_and_h_unchanged():
+    d, K, t = 9, 3, 0.8
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(K, d, d, generator=g, dtype=F64) / 3
+    base = random_classes(d, K, seed=6)
+    mix = GaussianMixture(base.means, base.weights, A @ A.transpose(1, 2))
+    proc = VP()
+    x = mix.noised(t, proc).sample(300, g)
+    resc = rescaled_mixture(mix, t, proc)
+    y = x / (math.exp(-t) * math.sqrt(d))
+    # posterior of the rescaled law: log pi_c + log N(y; u_c, Sigma_c/d + I/gamma)
+    dist = torch.distributions.MultivariateNormal(resc.means, resc.covariances)
+    logits = torch.log(resc.weights) + dist.log_prob(y[:, None, :])
+    torch.testing.assert_close(torch.softmax(logits, 1), mix.component_posterior(x, t, proc),
+                               rtol=1e-9, atol=1e-12)
+    gamma = float(effective_snr(t, d, proc))
+    eye = torch.eye(d, dtype=F64)
+    torch.testing.assert_close(resc.covariances, mix.covariances / d + eye / gamma)
+    h_resc = -(torch.softmax(logits, 1) * torch.log_softmax(logits, 1)).sum(1)
+    torch.testing.assert_close(h_resc, class_entropy(mix, x, t, proc), rtol=1e-9, atol=1e-12)
+
+
+def test_overlap_term_vanishes_for_separated_classes_and_not_otherwise():
+    proc = VP()
+    far, near = pair(100, 1.0), pair(1, 1.0)
+    for mix, expect_small in ((far, True), (near, False)):
+        x = class_entropy_samples(mix, 1.0, proc, 1, generator(0, "cpu"))  # shape smoke
+        assert x.shape == (1,)
+        xt = mix.noised(1.0, proc).sample(4000, generator(1, "cpu"))
+        delta = overlap_term_samples(mix, xt, 1.0, proc, generator(2, "cpu"))
+        assert bool((delta >= 0).all())
+        if expect_small:
+            assert float(delta.max()) < 1e-20
+        else:
+            assert float(delta.mean()) > 0.05
+    with pytest.raises(ValueError, match="isotropic"):
+        overlap_term_samples(pair(3), torch.zeros(2, 3), 1.0, proc)
+
+
+def test_class_entropy_limits():
+    mix = random_classes(20, 5, seed=9)
+    x0 = mix.sample(500, generator(3, "cpu"))
+    proc = VP()
+    xs, _ = proc.perturb(x0, 1e-3, generator(4, "cpu"))
+    assert float(class_entropy(mix, xs, 1e-3, proc).max()) < 1e-12
+    xl, _ = proc.perturb(x0, 20.0, generator(5, "cpu"))  # sqrt(gamma) ~ 1e-8
+    hpi = float(-(mix.weights * mix.weights.log()).sum())
+    assert float((class_entropy(mix, xl, 20.0, proc) - hpi).abs().max()) < 1e-6
+
+
+def test_reduced_rejects_bad_gram():
+    g = generator(0, "cpu")
+    with pytest.raises(ValueError, match="gram"):
+        reduced_class_entropy_samples(torch.tensor([[1.0, 2.0], [2.0, 1.0]]), 1.0, 10, g)
+    with pytest.raises(ValueError, match="gram"):
+        reduced_class_entropy_samples(torch.ones(2, 3), 1.0, 10, g)
+    with pytest.raises(ValueError, match="gamma"):
+        reduced_class_entropy_samples(torch.eye(2), -1.0, 10, g)
+
+
+# -- devices ----------------------------------------------------------------------------------
+def test_same_code_on_every_device(device):
+    mix = pair(64)
+    t = speciation_time(mix)
+    h = class_entropy_samples(mix, t, VP(), 8000, generator(12, device))
+    assert h.device.type == device.type
+    check_mc(variance_estimate(h.cpu()), float(two_class_phi(float(effective_snr(t, 64, VP())))),
+             label=f"direct on {device.type}")
+    r = reduced_class_entropy_samples(mixture_gram(mix), [0.5, 1.0], 8000, generator(13, device))
+    assert r.device.type == device.type and r.shape == (2, 8000)
