@@ -444,8 +444,13 @@ class GaussianMixture:
         if self.isotropic:
             x = m + self.variances.to(device)[k].sqrt()[:, None] * z
         else:
+            # one matrix product per component (a loop over K, not over samples), so that no
+            # (n, d, d) gather of square roots is formed
             root = self.eigvecs.to(device) * self.eigvals.to(device).sqrt()[:, None, :]
-            x = m + torch.einsum("nij,nj->ni", root[k], z)
+            x = m.clone()
+            for c in range(self.K):
+                rows = k == c
+                x[rows] += z[rows] @ root[c].T
         x = x.to(dtype)
         return (x, k) if return_labels else x
 
