@@ -25,6 +25,13 @@ from .denoising import (
     posterior_variance_term,
 )
 from .device import CHECK_DTYPE, default_device, generator
+from .fixed_points import (
+    FixedPointPaths,
+    FixedPoints,
+    branching_times,
+    find_fixed_points,
+    follow_fixed_points,
+)
 from .information import (
     EntropyRateSamples,
     TinyDenoiser,
@@ -78,6 +85,8 @@ __all__ = [
     "DSMTerms",
     "EDM",
     "EntropyRateSamples",
+    "FixedPointPaths",
+    "FixedPoints",
     "ForwardProcess",
     "Games",
     "GaussianMixture",
@@ -88,6 +97,7 @@ __all__ = [
     "VP",
     "binary_entropy",
     "bisection_questions",
+    "branching_times",
     "check_close",
     "check_identity",
     "check_mc",
@@ -109,6 +119,8 @@ __all__ = [
     "exact_entropy_trajectory",
     "expected_information_gain",
     "figure",
+    "find_fixed_points",
+    "follow_fixed_points",
     "gaussian_dsm_constant",
     "gaussian_entropy_rate",
     "generator",

@@ -64,3 +64,11 @@ def check_positive_int(name: str, n) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise ValueError(f"{name} must be a positive integer; got {n!r}")
     return n
+
+
+def check_process(process) -> None:
+    """Raise unless ``process`` is a :class:`~diffnotes.processes.ForwardProcess` instance."""
+    from .processes import ForwardProcess  # local import: processes imports this module
+
+    if not isinstance(process, ForwardProcess):
+        raise ValueError(f"process must be a ForwardProcess (EDM(), VP(), VE()); got {process!r}")

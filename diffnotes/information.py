@@ -30,8 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._validate import as_points, as_time, check_finite, check_positive_int
-from .mixtures import GaussianMixture, _check_process
+from ._validate import as_points, as_time, check_finite, check_positive_int, check_process
+from .mixtures import GaussianMixture
 from .processes import ForwardProcess
 
 _LOG_2PI_E = math.log(2 * math.pi) + 1.0
@@ -45,7 +45,7 @@ def immse_factor(t, process: ForwardProcess) -> torch.Tensor:
     EDM: :math:`1/t^3`; VP: :math:`e^{-2t}/\Delta_t^2`. ``t``: positive scalar or tensor;
     returns a tensor of the same shape (float64 unless ``t`` brings a dtype).
     """
-    _check_process(process)
+    check_process(process)
     tt = as_time("t", t)
     return -0.5 * process.dsnr(tt)
 
@@ -57,7 +57,7 @@ def dsm_factor(t, process: ForwardProcess) -> torch.Tensor:
 
     EDM: :math:`w = t`; VP: :math:`w = 1`.
     """
-    _check_process(process)
+    check_process(process)
     tt = as_time("t", t)
     a, s = process.alpha(tt), process.sigma(tt)
     return -0.5 * process.dsnr(tt) * s**4 / a**2
@@ -98,7 +98,7 @@ def gaussian_entropy_rate(t, spectrum, process: ForwardProcess) -> torch.Tensor:
     -------
     tensor of the shape of ``t``.
     """
-    _check_process(process)
+    check_process(process)
     tt = as_time("t", t)
     lam = torch.as_tensor(spectrum, dtype=tt.dtype, device=tt.device)
     if lam.ndim != 1 or lam.shape[0] == 0:
@@ -300,7 +300,7 @@ class TinyDenoiser(nn.Module):
         check_positive_int("d", d)
         check_positive_int("hidden", hidden)
         check_positive_int("n_freq", n_freq)
-        _check_process(process)
+        check_process(process)
         if not data_var > 0:
             raise ValueError(f"data_var must be positive; got {data_var}")
         self.d, self.process, self.data_var = d, process, float(data_var)
@@ -361,7 +361,7 @@ def train_denoiser(mixture: GaussianMixture, process: ForwardProcess, *, t_min: 
     -------
     (model, losses) : the trained model (eval mode) and the per-step losses ``(steps,)``.
     """
-    _check_process(process)
+    check_process(process)
     check_positive_int("steps", steps)
     check_positive_int("batch", batch)
     if not 0 < t_min < t_max or not math.isfinite(t_max):

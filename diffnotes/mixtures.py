@@ -36,6 +36,7 @@ import math
 import torch
 
 from ._validate import as_points, as_time, check_finite, check_positive_int, check_weights
+from ._validate import check_process as _check_process
 from .processes import ForwardProcess
 
 #: Largest number of elements of an ``(rows, K, d)`` intermediate held at once.
@@ -424,6 +425,32 @@ class GaussianMixture:
             out[sl] = -prec + torch.einsum("nk,nki,nkj->nij", rs, dev, dev)
         return out
 
+    def score_divergence(self, x, t, process: ForwardProcess) -> torch.Tensor:
+        r"""Divergence of the score :math:`\nabla\cdot s = \operatorname{tr} J = -\sum_k r_k
+        \operatorname{tr} C_k^{-1} + \sum_k r_k \lVert u_k - s\rVert^2`, shape ``(n,)``.
+
+        The trace of :meth:`score_jacobian` without forming ``(n, d, d)`` matrices; in the EDM
+        its mean is the expected divergence :math:`D(t)` of chapter 5 (paper eq. 52).
+        """
+        x, a, s = self._coeffs(x, t, process)
+        p = self._params(x)
+        logits, c = self._logits(x, a, s, p)
+        r = torch.softmax(logits, dim=1)
+        n, d = x.shape
+        out = torch.empty(n, dtype=x.dtype, device=x.device)
+        for sl in _row_chunks(n, self.K * d):
+            rs = r[sl]
+            if self.isotropic:
+                u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / c[sl][:, :, None]
+                tr_prec = d * (rs / c[sl]).sum(1)
+            else:
+                y, cc = self._eig_coords(x[sl], a[sl], s[sl], p)
+                u = -torch.einsum("kij,nkj->nki", p["Q"], y / cc)
+                tr_prec = (rs * (1.0 / cc).sum(-1)).sum(1)
+            sc = torch.einsum("nk,nki->ni", rs, u)
+            out[sl] = -tr_prec + (rs * ((u - sc[:, None, :]) ** 2).sum(-1)).sum(1)
+        return out
+
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, *,
                return_labels: bool = False, device=None, dtype=torch.float64):
@@ -457,8 +484,3 @@ class GaussianMixture:
     def __repr__(self) -> str:
         kind = "delta" if self.is_delta else ("isotropic" if self.isotropic else "full")
         return f"GaussianMixture(K={self.K}, d={self.d}, covs={kind})"
-
-
-def _check_process(process) -> None:
-    if not isinstance(process, ForwardProcess):
-        raise ValueError(f"process must be a ForwardProcess (EDM(), VP(), VE()); got {process!r}")

@@ -42,9 +42,16 @@ import math
 
 import torch
 
-from ._validate import as_points, as_time, check_finite, check_positive_int, check_weights
+from ._validate import (
+    as_points,
+    as_time,
+    check_finite,
+    check_positive_int,
+    check_process,
+    check_weights,
+)
 from .checks import MCEstimate
-from .mixtures import CHUNK_ELEMENTS, GaussianMixture, _check_process
+from .mixtures import CHUNK_ELEMENTS, GaussianMixture
 from .processes import VP, ForwardProcess
 
 __all__ = [
@@ -82,7 +89,7 @@ def effective_snr(t, d: int, process: ForwardProcess, s2: float = 0.0) -> torch.
     -------
     tensor of the shape of ``t`` (float64 unless ``t`` is a tensor with its own dtype).
     """
-    _check_process(process)
+    check_process(process)
     if isinstance(d, bool) or not isinstance(d, int | float) or not d > 0 or math.isinf(d):
         raise ValueError(f"d must be a positive finite number; got {d!r}")
     if not (isinstance(s2, int | float) and s2 >= 0 and math.isfinite(s2)):
@@ -200,7 +207,7 @@ def class_entropy_samples(mixture: GaussianMixture, t: float, process: ForwardPr
     n : number of paths.
     generator : ``torch.Generator``; its device is the device of the computation.
     """
-    _check_process(process)
+    check_process(process)
     check_positive_int("n", n)
     tt = as_time("t", t)
     if tt.ndim != 0:
@@ -336,7 +343,7 @@ def rescaled_mixture(mixture: GaussianMixture, t: float, process: ForwardProcess
     only through :math:`\Sigma_c/d`. Evaluate its posterior at zero extra noise with
     ``rescaled.component_posterior(y, tiny, EDM())`` or directly from its log densities.
     """
-    _check_process(process)
+    check_process(process)
     tt = as_time("t", t)
     if tt.ndim != 0:
         raise ValueError("t must be a scalar")

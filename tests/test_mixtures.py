@@ -119,7 +119,7 @@ def test_batched_equals_one_at_a_time(mix, proc):
     x = torch.randn(5, mix.d, dtype=F64, generator=g)
     t = 0.2 + torch.rand(5, dtype=F64, generator=g)
     for name in ["log_prob", "score", "posterior_mean", "posterior_cov", "score_jacobian",
-                 "component_posterior", "posterior_trace_cov"]:
+                 "component_posterior", "posterior_trace_cov", "score_divergence"]:
         f = getattr(mix, name)
         batched = f(x, t, proc)
         single = torch.cat([f(x[i:i + 1], float(t[i]), proc) for i in range(5)])
@@ -136,6 +136,15 @@ def test_chunked_equals_unchunked(mix, monkeypatch):
              mix.score(x, 0.5, EDM())]
     for a, b in zip(full, small, strict=True):
         assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("proc", PROCS, ids=lambda p: p.name)
+def test_divergence_is_trace_of_jacobian(mix, proc):
+    x = 2 * torch.randn(9, mix.d, dtype=F64, generator=torch.Generator().manual_seed(13))
+    t = 0.2 + torch.rand(9, dtype=F64, generator=torch.Generator().manual_seed(14))
+    J = mix.score_jacobian(x, t, proc)
+    assert torch.allclose(mix.score_divergence(x, t, proc), J.diagonal(dim1=1, dim2=2).sum(-1),
+                          rtol=1e-10, atol=1e-10)
 
 
 def test_trace_matches_full_covariance(mix):
