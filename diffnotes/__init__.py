@@ -2,12 +2,17 @@
 
 Every public name is listed in ``__all__``; each chapter has one home module:
 
-=========================================  ===================================
-chapter                                    home module
-=========================================  ===================================
-1  Twenty Questions                        :mod:`diffnotes.twenty_questions`
-2  Diffusion models and the score          :mod:`diffnotes.denoising`
-=========================================  ===================================
+=============================================  ===================================
+chapter                                        home module
+=============================================  ===================================
+1  Twenty Questions                            :mod:`diffnotes.twenty_questions`
+2  Diffusion models and the score              :mod:`diffnotes.denoising`
+3  Generative information transfer             :mod:`diffnotes.information`
+4  Fixed-point branching, symmetry breaking    :mod:`diffnotes.fixed_points`
+5  Lyapunov spectra and expected divergence    :mod:`diffnotes.lyapunov`
+6  Fisher information geometry                 :mod:`diffnotes.fisher`
+7  Pathwise entropy and speciation             :mod:`diffnotes.speciation`
+=============================================  ===================================
 
 The core every chapter uses: :mod:`diffnotes.processes` (forward processes),
 :mod:`diffnotes.mixtures` (data with exact closed forms), :mod:`diffnotes.samplers`,
@@ -25,6 +30,17 @@ from .denoising import (
     posterior_variance_term,
 )
 from .device import CHECK_DTYPE, default_device, generator
+from .fisher import (
+    entropy_production_shares,
+    entropy_rate_fisher,
+    entropy_rate_jacobian,
+    estimate_dimension,
+    fisher_information,
+    gaussian_fisher_spectrum,
+    normalized_fisher_spectrum,
+    posterior_score_samples,
+    sample_posterior,
+)
 from .fixed_points import (
     FixedPointPaths,
     FixedPoints,
@@ -110,19 +126,25 @@ __all__ = [
     "dsm_factor",
     "dsm_residuals",
     "effective_snr",
+    "entropy_production_shares",
     "entropy_rate_finite_difference",
+    "entropy_rate_fisher",
     "entropy_rate_from_loss",
+    "entropy_rate_jacobian",
     "entropy_rate_posterior",
     "entropy_rate_samples",
     "entropy_rate_score_norm",
     "error_band",
+    "estimate_dimension",
     "exact_entropy_trajectory",
     "expected_information_gain",
     "figure",
     "find_fixed_points",
+    "fisher_information",
     "follow_fixed_points",
     "gaussian_dsm_constant",
     "gaussian_entropy_rate",
+    "gaussian_fisher_spectrum",
     "generator",
     "immse_factor",
     "mask_tail",
@@ -130,16 +152,19 @@ __all__ = [
     "max_bandwidth",
     "mc_estimate",
     "mixture_gram",
+    "normalized_fisher_spectrum",
     "overlap_term_samples",
     "play",
     "posterior_concentration",
     "posterior_mean_importance",
+    "posterior_score_samples",
     "posterior_variance_term",
     "probability_flow",
     "random_questions",
     "reduced_class_entropy_samples",
     "rescaled_mixture",
     "reverse_sde",
+    "sample_posterior",
     "speciation_time",
     "time_grid",
     "top_covariance_eigenvalue",

@@ -35,8 +35,14 @@ import math
 
 import torch
 
-from ._validate import as_points, as_time, check_finite, check_positive_int, check_weights
-from ._validate import check_process as _check_process
+from ._validate import (
+    as_points,
+    as_time,
+    check_finite,
+    check_positive_int,
+    check_process,
+    check_weights,
+)
 from .processes import ForwardProcess
 
 #: Largest number of elements of an ``(rows, K, d)`` intermediate held at once.
@@ -169,7 +175,7 @@ class GaussianMixture:
     def noised(self, t: float, process: ForwardProcess) -> GaussianMixture:
         r"""The law of :math:`x_t`: means :math:`\alpha m_k`, covariances :math:`\alpha^2\Sigma_k
         + \sigma^2 I` (a scalar time ``t > 0``)."""
-        _check_process(process)
+        check_process(process)
         tt = as_time("t", t)
         if tt.ndim != 0:
             raise ValueError("t must be a scalar for noised()")
@@ -228,7 +234,7 @@ class GaussianMixture:
 
     def _coeffs(self, x, t, process):
         """Validated x and the per-row (alpha, sigma) as column tensors of shape (n, 1)."""
-        _check_process(process)
+        check_process(process)
         x = as_points("x", x, self.d)
         tt = as_time("t", t, like=x, n=x.shape[0])
         a = process.alpha(tt).to(x).expand(x.shape[0])[:, None]

@@ -1,0 +1,282 @@
+r"""Chapter 6's home module: the Fisher information geometry of the posterior.
+
+For a Gaussian kernel :math:`p(x_t|x_0) = \mathcal N(\alpha x_0, \sigma^2 I)` the Fisher
+information of the posterior :math:`p(x_0\mid x_t = x)` with respect to the conditioning
+point (paper eq. 59) is, by Bayes' rule (eq. 60),
+
+.. math::
+    F(x, t) = E_{x_0\mid x}\big[\nabla_x\log p(x_0|x)\,\nabla_x\log p(x_0|x)^\top\big]
+    = \frac{\alpha^2}{\sigma^4}\,\mathrm{Cov}[x_0\mid x_t = x] = J(x, t) + \frac{I}{\sigma^2},
+
+because :math:`\nabla_x\log p(x_0|x) = (\alpha x_0 - x)/\sigma^2 - s(x)`; in the EDM
+(:math:`\alpha = 1,\ \sigma = t`) :math:`F = \mathrm{Cov}/t^4 = J + I/t^2`. Its eigenvalues lie
+in :math:`[0, \infty)`; the normalised spectrum :math:`\nu_i = \sigma^2\lambda_i(F) = 1 +
+\sigma^2\lambda_i(J)` is close to 1 along directions in which the data look flat at the scale
+:math:`\sigma/\alpha` and close to 0 across them, so counting :math:`\nu_i > 1/2` estimates the
+local dimension of the data manifold (eq. 61). The conditional entropy rate is the expected
+trace (eq. 62-64),
+
+.. math::
+    \dot H(t) = w(t)\,E\operatorname{tr}F = w(t)\sum_i E\Big[\lambda_i(J) +
+    \frac1{\sigma^2}\Big],\qquad w(t) = -\tfrac12\dot\lambda_t\,\frac{\sigma_t^4}{\alpha_t^2}
+    \quad(\text{EDM: } w = t;\ \text{VP: } w = 1).
+
+Closed forms come from :class:`~diffnotes.mixtures.GaussianMixture`; this module adds an exact
+sampler of the posterior (for the Monte Carlo definition of :math:`F`), the Gaussian spectrum,
+the dimension estimate and the per-direction entropy production. Device and dtype follow ``x``;
+use float64 for checks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._validate import as_points, as_time, check_finite, check_positive_int, check_process
+from .mixtures import CHUNK_ELEMENTS, GaussianMixture
+from .processes import ForwardProcess
+
+
+def _rate_factor(tt: torch.Tensor, process: ForwardProcess) -> torch.Tensor:
+    r""":math:`w(t) = -\tfrac12\dot\lambda_t\sigma_t^4/\alpha_t^2`, with the shape of ``tt``."""
+    a, s = process.alpha(tt), process.sigma(tt)
+    return -0.5 * process.dsnr(tt) * s**4 / a**2
+
+
+def _posterior_cov(mixture: GaussianMixture, x, tt, process) -> torch.Tensor:
+    r""":math:`\mathrm{Cov}[x_0|x_t = x]`, ``(n, d, d)``. For a delta mixture with few points
+    it is one matrix product, :math:`\sum_j w_j \tilde y_j\tilde y_j^\top - \bar y\bar y^\top`
+    with points :math:`\tilde y_j` centred on the data mean (relative rounding error about
+    :math:`10^{-16}\max_j\lVert\tilde y_j\rVert^2/\lVert\mathrm{Cov}\rVert`); otherwise the
+    core's :meth:`~diffnotes.mixtures.GaussianMixture.posterior_cov`."""
+    K, d = mixture.K, mixture.d
+    if not mixture.is_delta or K * d * d > CHUNK_ELEMENTS:
+        return mixture.posterior_cov(x, tt, process)
+    w = mixture.component_posterior(x, tt, process)                  # (n, K)
+    y = (mixture.means - mixture.mean()).to(x)                      # (K, d)
+    second = (w @ (y[:, :, None] * y[:, None, :]).reshape(K, d * d)).reshape(-1, d, d)
+    mean = w @ y
+    return second - mean[:, :, None] * mean[:, None, :]
+
+
+def _posterior_trace_cov(mixture: GaussianMixture, x, tt, process) -> torch.Tensor:
+    r""":math:`\operatorname{tr}\mathrm{Cov}[x_0|x_t = x]`, ``(n,)``: for a delta mixture
+    :math:`\sum_j w_j\lVert\tilde y_j\rVert^2 - \lVert\bar y\rVert^2` (two matrix-vector
+    products), otherwise the core's
+    :meth:`~diffnotes.mixtures.GaussianMixture.posterior_trace_cov`."""
+    if not mixture.is_delta:
+        return mixture.posterior_trace_cov(x, tt, process)
+    w = mixture.component_posterior(x, tt, process)
+    y = (mixture.means - mixture.mean()).to(x)
+    return w @ (y**2).sum(1) - ((w @ y) ** 2).sum(1)
+
+
+def _checked(mixture, x, t, process):
+    if not isinstance(mixture, GaussianMixture):
+        raise ValueError(f"mixture must be a GaussianMixture; got {type(mixture).__name__}")
+    check_process(process)
+    x = as_points("x", x, mixture.d)
+    tt = as_time("t", t, like=x, n=x.shape[0])
+    return x, tt
+
+
+# -- the Fisher matrix -------------------------------------------------------------------------
+def fisher_information(mixture: GaussianMixture, x, t, process: ForwardProcess) -> torch.Tensor:
+    r"""Fisher information of the posterior, :math:`F = \alpha^2\mathrm{Cov}[x_0|x_t=x]/\sigma^4`
+    (eq. 59-60, chapter 6), shape ``(n, d, d)``, symmetric positive semi-definite.
+
+    Computed from the posterior covariance rather than as :math:`J + I/\sigma^2`, which cancels
+    catastrophically where :math:`F \ll 1/\sigma^2` (off the data manifold at small noise).
+
+    Parameters
+    ----------
+    mixture : the data, a :class:`~diffnotes.mixtures.GaussianMixture`.
+    x : tensor ``(n, d)``, the conditioning points :math:`x_t`.
+    t : positive scalar or tensor ``(n,)``.
+    process : a :class:`~diffnotes.processes.ForwardProcess`.
+    """
+    x, tt = _checked(mixture, x, t, process)
+    a, s = process.alpha(tt), process.sigma(tt)
+    scale = (a**2 / s**4).expand(x.shape[0])[:, None, None]
+    return scale * _posterior_cov(mixture, x, tt, process)
+
+
+def gaussian_fisher_spectrum(t, spectrum, process: ForwardProcess) -> torch.Tensor:
+    r"""Eigenvalues of :math:`F` for Gaussian data :math:`\mathcal N(m, \Sigma)` whose covariance
+    has eigenvalues ``spectrum`` :math:`\ell_i \ge 0` (eq. 61, chapter 6):
+
+    .. math:: \lambda_i(F) = \frac{\alpha^2\ell_i}{\sigma^2(\alpha^2\ell_i + \sigma^2)}
+        \ \overset{\rm EDM}{=}\ \frac{\ell_i}{t^2(\ell_i + t^2)} ,
+
+    the same at every :math:`x`. It tends to :math:`1/\sigma^2` where :math:`\alpha^2\ell_i \gg
+    \sigma^2` (flat directions) and is 0 where :math:`\ell_i = 0` (off the data subspace).
+
+    Parameters
+    ----------
+    t : positive scalar or tensor ``(m,)``.
+    spectrum : tensor ``(d,)`` of non-negative eigenvalues.
+
+    Returns
+    -------
+    tensor ``(d,)`` for a scalar ``t``, ``(m, d)`` for ``t`` of shape ``(m,)``.
+    """
+    check_process(process)
+    tt = as_time("t", t)
+    lam = torch.as_tensor(spectrum, dtype=tt.dtype, device=tt.device)
+    if lam.ndim != 1 or lam.shape[0] == 0:
+        raise ValueError(f"spectrum must have shape (d,); got {tuple(lam.shape)}")
+    check_finite("spectrum", lam)
+    if bool((lam < 0).any()):
+        raise ValueError("spectrum must be non-negative (eigenvalues of a covariance)")
+    a2, s2 = process.alpha(tt)[..., None] ** 2, process.sigma(tt)[..., None] ** 2
+    return a2 * lam / (s2 * (a2 * lam + s2))
+
+
+def normalized_fisher_spectrum(mixture: GaussianMixture, x, t,
+                               process: ForwardProcess) -> torch.Tensor:
+    r"""The spectrum :math:`\nu_i = \sigma^2\lambda_i(F) = 1 + \sigma^2\lambda_i(J) =
+    \alpha^2\lambda_i(\mathrm{Cov}[x_0|x])/\sigma^2` at each point, sorted in decreasing order,
+    shape ``(n, d)`` (chapter 6).
+
+    :math:`\nu_i \approx 1` along directions in which the posterior is as wide as the noise
+    (the data look flat there), :math:`\nu_i \approx 0` across the data; :math:`\nu_i > 1` where
+    :math:`J` has a positive eigenvalue (a posterior split between separated modes).
+    """
+    x, tt = _checked(mixture, x, t, process)
+    a, s = process.alpha(tt), process.sigma(tt)
+    cov = _posterior_cov(mixture, x, tt, process)
+    ev = torch.linalg.eigvalsh(0.5 * (cov + cov.transpose(1, 2)))
+    return ((a / s) ** 2).expand(x.shape[0])[:, None] * ev.flip(-1)
+
+
+def estimate_dimension(mixture: GaussianMixture, x, t, process: ForwardProcess, *,
+                       threshold: float = 0.5) -> torch.Tensor:
+    r"""Local dimension of the data seen from :math:`x_t = x`: the number of normalised Fisher
+    eigenvalues :math:`\nu_i` above ``threshold``, shape ``(n,)`` (integer; chapter 6).
+
+    The default :math:`1/2` is where a Gaussian direction of variance :math:`\ell` crosses over,
+    :math:`\nu = \alpha^2\ell/(\alpha^2\ell + \sigma^2) = 1/2` at :math:`\alpha^2\ell = \sigma^2`:
+    a direction counts when the data spread along it more than the noise does. The estimate
+    is meaningful in a window of noise levels: above the spacing of the samples that represent
+    the manifold (else the posterior collapses onto one sample and every :math:`\nu_i \to 0`)
+    and below its radius of curvature (else the normal directions fill in).
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1); got {threshold}")
+    nu = normalized_fisher_spectrum(mixture, x, t, process)
+    return (nu > threshold).sum(-1)
+
+
+# -- the Monte Carlo definition ----------------------------------------------------------------
+def _posterior_components(mixture: GaussianMixture, x, a, s):
+    r"""Per-component posterior :math:`\mathcal N(\mu_k, P_k)` of :math:`x_0` given :math:`x`:
+    means ``(n, K, d)``, and :math:`P_k` as ``(basis, variances)`` with variances ``(n, K, d)`` in
+    the eigenbasis ``basis`` ``(K, d, d)`` of :math:`\Sigma_k` (``None``: the identity)."""
+    m = mixture.means.to(x)
+    if mixture.isotropic:
+        v = mixture.variances.to(x)[None, :]                     # (1, K)
+        c = a**2 * v + s**2                                      # (n, K)
+        mu = (s**2 / c)[:, :, None] * m[None] + (a * v / c)[:, :, None] * x[:, None, :]
+        pvar = (v * s**2 / c)[:, :, None].expand(-1, -1, mixture.d)
+        return mu, None, pvar
+    lam, Q = mixture.eigvals.to(x), mixture.eigvecs.to(x)       # (K, d), (K, d, d)
+    y = torch.einsum("kij,nki->nkj", Q, x[:, None, :] - a[:, :, None] * m[None])
+    c = a[:, :, None] ** 2 * lam[None] + s[:, :, None] ** 2
+    mu = m[None] + a[:, :, None] * torch.einsum("kij,nkj->nki", Q, lam[None] * y / c)
+    return mu, Q, lam[None] * s[:, :, None] ** 2 / c
+
+
+def sample_posterior(mixture: GaussianMixture, x, t, process: ForwardProcess, m: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Exact samples of :math:`x_0 \sim p(x_0\mid x_t = x)`, shape ``(n, m, d)`` (chapter 6).
+
+    The posterior of a Gaussian mixture is the mixture of the per-component posteriors
+    :math:`\mathcal N(\mu_k, P_k)` with weights :math:`r_k(x)`, where :math:`C_k = \alpha^2
+    \Sigma_k + \sigma^2 I`, :math:`\mu_k = m_k + \alpha\Sigma_k C_k^{-1}(x - \alpha m_k)` and
+    :math:`P_k = \Sigma_k - \alpha^2\Sigma_k C_k^{-1}\Sigma_k` (see
+    :mod:`diffnotes.mixtures`). Each sample draws :math:`k \sim r(x)` and then
+    :math:`x_0 = \mu_k + P_k^{1/2} z`. Memory is :math:`O(n m d + n K d)`; the loop runs over the
+    ``K`` components, not over samples. Random numbers come from ``generator`` (its device must
+    be that of ``x``).
+
+    Parameters
+    ----------
+    x : tensor ``(n, d)``; t : positive scalar or ``(n,)``; m : samples per point.
+    """
+    x, tt = _checked(mixture, x, t, process)
+    check_positive_int("m", m)
+    n, d = x.shape
+    a = process.alpha(tt).to(x).expand(n)[:, None]
+    s = process.sigma(tt).to(x).expand(n)[:, None]
+    r = mixture.component_posterior(x, tt, process)                        # (n, K)
+    mu, Q, pvar = _posterior_components(mixture, x, a, s)
+    k = torch.multinomial(r, m, replacement=True, generator=generator)     # (n, m)
+    z = torch.randn(n, m, d, generator=generator, device=x.device, dtype=x.dtype)
+    rows = torch.arange(n, device=x.device)[:, None].expand(n, m)
+    x0 = mu[rows, k]                                                       # (n, m, d)
+    z = z * pvar[rows, k].sqrt()
+    if Q is None:
+        return x0 + z
+    for c in range(mixture.K):  # rotate the eigen-coordinates of component c back
+        sel = k == c
+        if bool(sel.any()):
+            x0[sel] += z[sel] @ Q[c].T
+    return x0
+
+
+def posterior_score_samples(mixture: GaussianMixture, x, t, process: ForwardProcess, m: int,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Samples of the posterior score :math:`g = \nabla_x\log p(x_0|x) = (\alpha x_0 -
+    x)/\sigma^2 - s(x)` with :math:`x_0 \sim p(x_0|x_t = x)`, shape ``(n, m, d)`` (eq. 59-60).
+
+    Their mean is 0 (Tweedie) and the mean of the outer products :math:`g g^\top` is the Fisher
+    information :math:`F(x, t)`: the Monte Carlo definition that chapter 6 checks against
+    :func:`fisher_information`.
+    """
+    x, tt = _checked(mixture, x, t, process)
+    x0 = sample_posterior(mixture, x, tt, process, m, generator)
+    a = process.alpha(tt).to(x).expand(x.shape[0])[:, None, None]
+    s = process.sigma(tt).to(x).expand(x.shape[0])[:, None, None]
+    score = mixture.score(x, tt, process)
+    return (a * x0 - x[:, None, :]) / s**2 - score[:, None, :]
+
+
+# -- entropy production --------------------------------------------------------------------------
+def entropy_production_shares(mixture: GaussianMixture, x, t,
+                              process: ForwardProcess) -> torch.Tensor:
+    r"""Per-direction entropy production :math:`w(t)\,\lambda_i(F) = w(t)\,(\lambda_i(J) +
+    1/\sigma^2)` at each point, eigen-directions sorted by decreasing :math:`\lambda_i(F)`, shape
+    ``(n, d)`` (eq. 63-64, chapter 6). Rows sum to :func:`entropy_rate_fisher`; their means over
+    :math:`x \sim p_t` are the shares of :math:`\dot H(t)`. A direction with
+    :math:`\lambda_i(J) = -1/\sigma^2` produces nothing. EDM: :math:`t\lambda_i(F) =
+    \nu_i/t \le 1/t` wherever :math:`J \preceq 0`.
+    """
+    x, tt = _checked(mixture, x, t, process)
+    nu = normalized_fisher_spectrum(mixture, x, tt, process)
+    w_s2 = (_rate_factor(tt, process) / process.sigma(tt) ** 2).expand(x.shape[0])
+    return w_s2[:, None] * nu
+
+
+def entropy_rate_fisher(mixture: GaussianMixture, x, t, process: ForwardProcess) -> torch.Tensor:
+    r"""Per-sample :math:`w(t)\operatorname{tr}F(x, t)`, shape ``(n,)``; its mean over
+    :math:`x\sim p_t` is the conditional entropy rate :math:`\dot H(t)` (eq. 62, chapter 6).
+
+    EDM: :math:`t\operatorname{tr}F = \operatorname{tr}\mathrm{Cov}/t^3`; VP:
+    :math:`\operatorname{tr}F`.
+    """
+    x, tt = _checked(mixture, x, t, process)
+    a, s = process.alpha(tt), process.sigma(tt)
+    tr_f = a**2 * _posterior_trace_cov(mixture, x, tt, process) / s**4
+    return _rate_factor(tt, process) * tr_f
+
+
+def entropy_rate_jacobian(mixture: GaussianMixture, x, t, process: ForwardProcess) -> torch.Tensor:
+    r"""Per-sample :math:`w(t)\,(d/\sigma^2 + \sum_i\lambda_i(J))`, shape ``(n,)`` (eq. 63): the
+    entropy rate read off the spectrum of the score Jacobian (local Lyapunov exponents).
+    EDM: :math:`d/t + t\sum_i\lambda_i(J)`. Equal sample by sample to
+    :func:`entropy_rate_fisher` up to rounding (subject to cancellation at small noise).
+    """
+    x, tt = _checked(mixture, x, t, process)
+    jac = mixture.score_jacobian(x, tt, process)
+    lam = torch.linalg.eigvalsh(0.5 * (jac + jac.transpose(1, 2)))
+    s = process.sigma(tt)
+    return _rate_factor(tt, process) * (mixture.d / s**2 + lam.sum(-1))
