@@ -72,3 +72,25 @@ def check_process(process) -> None:
 
     if not isinstance(process, ForwardProcess):
         raise ValueError(f"process must be a ForwardProcess (EDM(), VP(), VE()); got {process!r}")
+
+
+def check_spectrum(name: str, spectrum, like: torch.Tensor) -> torch.Tensor:
+    """Return a non-empty, finite, non-negative spectrum ``(d,)`` on ``like``'s device/dtype."""
+    lam = torch.as_tensor(spectrum, dtype=like.dtype, device=like.device)
+    if lam.ndim != 1 or lam.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (d,); got {tuple(lam.shape)}")
+    check_finite(name, lam)
+    if bool((lam < 0).any()):
+        raise ValueError(f"{name} must be non-negative (eigenvalues of a covariance)")
+    return lam
+
+
+def check_mixture_call(mixture, x, t, process):
+    """Validate the common ``(mixture, x (n, d), t, process)`` arguments; return ``(x, t)``."""
+    from .mixtures import GaussianMixture  # local import: mixtures imports this module
+
+    if not isinstance(mixture, GaussianMixture):
+        raise ValueError(f"mixture must be a GaussianMixture; got {type(mixture).__name__}")
+    check_process(process)
+    x = as_points("x", x, mixture.d)
+    return x, as_time("t", t, like=x, n=x.shape[0])

@@ -31,7 +31,13 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import as_points, as_time, check_finite, check_positive_int, check_process
+from ._validate import (
+    as_time,
+    check_mixture_call,
+    check_positive_int,
+    check_process,
+    check_spectrum,
+)
 from .mixtures import CHUNK_ELEMENTS, GaussianMixture
 from .processes import ForwardProcess
 
@@ -70,13 +76,6 @@ def _posterior_trace_cov(mixture: GaussianMixture, x, tt, process) -> torch.Tens
     return w @ (y**2).sum(1) - ((w @ y) ** 2).sum(1)
 
 
-def _checked(mixture, x, t, process):
-    if not isinstance(mixture, GaussianMixture):
-        raise ValueError(f"mixture must be a GaussianMixture; got {type(mixture).__name__}")
-    check_process(process)
-    x = as_points("x", x, mixture.d)
-    tt = as_time("t", t, like=x, n=x.shape[0])
-    return x, tt
 
 
 # -- the Fisher matrix -------------------------------------------------------------------------
@@ -94,7 +93,7 @@ def fisher_information(mixture: GaussianMixture, x, t, process: ForwardProcess) 
     t : positive scalar or tensor ``(n,)``.
     process : a :class:`~diffnotes.processes.ForwardProcess`.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     a, s = process.alpha(tt), process.sigma(tt)
     scale = (a**2 / s**4).expand(x.shape[0])[:, None, None]
     return scale * _posterior_cov(mixture, x, tt, process)
@@ -121,12 +120,7 @@ def gaussian_fisher_spectrum(t, spectrum, process: ForwardProcess) -> torch.Tens
     """
     check_process(process)
     tt = as_time("t", t)
-    lam = torch.as_tensor(spectrum, dtype=tt.dtype, device=tt.device)
-    if lam.ndim != 1 or lam.shape[0] == 0:
-        raise ValueError(f"spectrum must have shape (d,); got {tuple(lam.shape)}")
-    check_finite("spectrum", lam)
-    if bool((lam < 0).any()):
-        raise ValueError("spectrum must be non-negative (eigenvalues of a covariance)")
+    lam = check_spectrum("spectrum", spectrum, tt)
     a2, s2 = process.alpha(tt)[..., None] ** 2, process.sigma(tt)[..., None] ** 2
     return a2 * lam / (s2 * (a2 * lam + s2))
 
@@ -141,7 +135,7 @@ def normalized_fisher_spectrum(mixture: GaussianMixture, x, t,
     (the data look flat there), :math:`\nu_i \approx 0` across the data; :math:`\nu_i > 1` where
     :math:`J` has a positive eigenvalue (a posterior split between separated modes).
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     a, s = process.alpha(tt), process.sigma(tt)
     cov = _posterior_cov(mixture, x, tt, process)
     ev = torch.linalg.eigvalsh(0.5 * (cov + cov.transpose(1, 2)))
@@ -202,7 +196,7 @@ def sample_posterior(mixture: GaussianMixture, x, t, process: ForwardProcess, m:
     ----------
     x : tensor ``(n, d)``; t : positive scalar or ``(n,)``; m : samples per point.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     check_positive_int("m", m)
     n, d = x.shape
     a = process.alpha(tt).to(x).expand(n)[:, None]
@@ -232,7 +226,7 @@ def posterior_score_samples(mixture: GaussianMixture, x, t, process: ForwardProc
     information :math:`F(x, t)`: the Monte Carlo definition that chapter 6 checks against
     :func:`fisher_information`.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     x0 = sample_posterior(mixture, x, tt, process, m, generator)
     a = process.alpha(tt).to(x).expand(x.shape[0])[:, None, None]
     s = process.sigma(tt).to(x).expand(x.shape[0])[:, None, None]
@@ -250,7 +244,7 @@ def entropy_production_shares(mixture: GaussianMixture, x, t,
     :math:`\lambda_i(J) = -1/\sigma^2` produces nothing. EDM: :math:`t\lambda_i(F) =
     \nu_i/t \le 1/t` wherever :math:`J \preceq 0`.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     nu = normalized_fisher_spectrum(mixture, x, tt, process)
     w_s2 = (_rate_factor(tt, process) / process.sigma(tt) ** 2).expand(x.shape[0])
     return w_s2[:, None] * nu
@@ -263,7 +257,7 @@ def entropy_rate_fisher(mixture: GaussianMixture, x, t, process: ForwardProcess)
     EDM: :math:`t\operatorname{tr}F = \operatorname{tr}\mathrm{Cov}/t^3`; VP:
     :math:`\operatorname{tr}F`.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     a, s = process.alpha(tt), process.sigma(tt)
     tr_f = a**2 * _posterior_trace_cov(mixture, x, tt, process) / s**4
     return _rate_factor(tt, process) * tr_f
@@ -275,7 +269,7 @@ def entropy_rate_jacobian(mixture: GaussianMixture, x, t, process: ForwardProces
     EDM: :math:`d/t + t\sum_i\lambda_i(J)`. Equal sample by sample to
     :func:`entropy_rate_fisher` up to rounding (subject to cancellation at small noise).
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     jac = mixture.score_jacobian(x, tt, process)
     lam = torch.linalg.eigvalsh(0.5 * (jac + jac.transpose(1, 2)))
     s = process.sigma(tt)

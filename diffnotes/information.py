@@ -30,7 +30,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._validate import as_points, as_time, check_finite, check_positive_int, check_process
+from ._validate import (
+    as_points,
+    as_time,
+    check_positive_int,
+    check_process,
+    check_spectrum,
+)
 from .mixtures import GaussianMixture
 from .processes import ForwardProcess
 
@@ -100,12 +106,7 @@ def gaussian_entropy_rate(t, spectrum, process: ForwardProcess) -> torch.Tensor:
     """
     check_process(process)
     tt = as_time("t", t)
-    lam = torch.as_tensor(spectrum, dtype=tt.dtype, device=tt.device)
-    if lam.ndim != 1 or lam.shape[0] == 0:
-        raise ValueError(f"spectrum must have shape (d,); got {tuple(lam.shape)}")
-    check_finite("spectrum", lam)
-    if bool((lam < 0).any()):
-        raise ValueError("spectrum must be non-negative (eigenvalues of a covariance)")
+    lam = check_spectrum("spectrum", spectrum, tt)
     a, s = process.alpha(tt)[..., None], process.sigma(tt)[..., None]
     mmse = (lam * s**2 / (a**2 * lam + s**2)).sum(-1)
     return immse_factor(tt, process) * mmse

@@ -40,7 +40,11 @@ from typing import NamedTuple
 
 import torch
 
-from ._validate import as_points, as_time, check_positive_int, check_process
+from ._validate import (
+    as_points,
+    check_mixture_call,
+    check_positive_int,
+)
 from .information import dsm_factor
 from .mixtures import CHUNK_ELEMENTS, GaussianMixture
 from .processes import ForwardProcess
@@ -65,13 +69,6 @@ _PROBES = ("rademacher", "gaussian")
 _MODES = ("reverse", "forward")
 
 
-def _checked(mixture, x, t, process):
-    if not isinstance(mixture, GaussianMixture):
-        raise ValueError(f"mixture must be a GaussianMixture; got {type(mixture).__name__}")
-    check_process(process)
-    x = as_points("x", x, mixture.d)
-    tt = as_time("t", t, like=x, n=x.shape[0])
-    return x, tt
 
 
 def _rows(tt: torch.Tensor, n: int) -> torch.Tensor:
@@ -97,7 +94,7 @@ def velocity_jacobian(mixture: GaussianMixture, x, t, process: ForwardProcess) -
     -------
     tensor ``(n, d, d)``.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     n, d = x.shape
     f = _rows(process.drift(tt).to(x), n)[:, :, None]
     g2 = _rows(process.diffusion2(tt).to(x), n)[:, :, None]
@@ -123,7 +120,7 @@ def local_spectrum(mixture: GaussianMixture, x, t, process: ForwardProcess, *,
     -------
     tensor ``(n, d)``, each row ascending.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     limit = CHUNK_ELEMENTS if chunk_elements is None else check_positive_int(
         "chunk_elements", chunk_elements)
     n, d = x.shape
@@ -155,7 +152,7 @@ def generative_exponents(mixture: GaussianMixture, x, t, process: ForwardProcess
     """
     if clock not in _CLOCKS:
         raise ValueError(f"clock must be one of {_CLOCKS}; got {clock!r}")
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     lam = local_spectrum(mixture, x, tt, process)
     n = x.shape[0]
     rate = 0.5 * _rows(process.diffusion2(tt).to(x), n) * lam - _rows(process.drift(tt).to(x), n)
@@ -206,7 +203,7 @@ def score_jacobian_autograd(mixture: GaussianMixture, x, t, process: ForwardProc
     core's input validation is data-dependent, so ``vmap`` does not apply; the loop over rows
     makes this a check, not a hot path). Shape ``(n, d, d)``; compare with the closed form.
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     times = tt.expand(x.shape[0])
     rows = []
     for xi, ti in zip(x, times, strict=True):
@@ -317,7 +314,7 @@ def divergence_parts(mixture: GaussianMixture, x, t, process: ForwardProcess
     chapter 5). ``data`` is computed as the difference ``total - trivial``, so it carries the
     rounding error of ``total`` (about :math:`10^{-16} d/\sigma^2`).
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     total = mixture.score_divergence(x, tt, process)
     trivial = (-mixture.d / process.sigma(tt).to(x) ** 2).expand(x.shape[0])
     return DivergenceParts(total, trivial, total - trivial)
@@ -331,7 +328,7 @@ def entropy_rate_divergence(mixture: GaussianMixture, x, t, process: ForwardProc
     :math:`w = -\tfrac12\dot\lambda_t\sigma_t^4/\alpha_t^2` (:func:`~diffnotes.information.
     dsm_factor`; EDM: :math:`t`, so the mean is :math:`t\tilde D = d/t + tD = \dot H`).
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     return dsm_factor(tt, process).to(x) * divergence_parts(mixture, x, tt, process).data
 
 
@@ -343,7 +340,7 @@ def flow_divergence(mixture: GaussianMixture, x, t, process: ForwardProcess) -> 
     (Liouville: the flow transports :math:`p_t`); EDM: :math:`-t\,\nabla\cdot s`, so
     :math:`\frac{d}{dt}H(x_t) = -tD(t)` (eq. 57, chapter 5).
     """
-    x, tt = _checked(mixture, x, t, process)
+    x, tt = check_mixture_call(mixture, x, t, process)
     f = process.drift(tt).to(x)
     g2 = process.diffusion2(tt).to(x)
     return mixture.d * f - 0.5 * g2 * mixture.score_divergence(x, tt, process)
