@@ -1,6 +1,6 @@
 # The book's two commands: `make book` and `make test` (see README.md).
 # `book/` is also a folder, so every target is phony.
-.PHONY: book test lint pytest execute venv clean help
+.PHONY: book test lint pytest execute venv clean help bench bench-quick
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,6 +11,7 @@ JB_FLAGS := -W --keep-going
 help:
 	@echo "make book   set up .venv, execute every chapter, build HTML into _build/html"
 	@echo "make test   set up .venv, ruff, run the tests, execute every chapter (warnings are errors)"
+	@echo "make bench  run the benchmarks (< 10 min on 2 cores), write benchmarks/RESULTS.md"
 
 # The environment: a venv with the pinned CI lock, plus diffnotes itself (editable).
 $(STAMP): requirements-lock.txt pyproject.toml
@@ -38,7 +39,15 @@ execute: $(STAMP)
 	rm -rf _build/.jupyter_cache
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
-test: lint pytest execute
+# Benchmarks (issue 9): the full run writes benchmarks/RESULTS.md and prints its tables; the
+# quick run is a smoke test (seconds) that writes nothing.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run.py --quick
+
+test: lint pytest bench-quick execute
 
 clean:
 	rm -rf _build

@@ -26,12 +26,14 @@ Isotropic components (:math:`\Sigma_k = v_k I`, ``v_k = 0`` for a delta mixture)
 whose only ``O(nKd)`` work is one matrix product. Full covariances are diagonalised once,
 :math:`\Sigma_k = Q_k \Lambda_k Q_k^\top`, so that :math:`C_k` is diagonal in the same basis at
 every time. Work in float64 for checks; device and dtype follow ``x``. Large batches are
-processed in chunks of rows so that memory stays bounded (:data:`CHUNK_ELEMENTS`).
+processed in chunks of rows so that memory stays bounded: the chunk size follows the free memory
+of the device, capped by :data:`CHUNK_ELEMENTS`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -45,14 +47,89 @@ from ._validate import (
 )
 from .processes import ForwardProcess
 
-#: Largest number of elements of an ``(rows, K, d)`` intermediate held at once.
+#: Largest number of elements of an ``(rows, K, d)`` intermediate held at once. The budget
+#: actually used is the smaller of this cap and what the free memory of the device allows
+#: (:func:`_chunk_elements`); set it lower to force smaller chunks.
 CHUNK_ELEMENTS = 2**24
 
 _LOG_2PI = math.log(2 * math.pi)
 
+#: Share of the free memory that one chunk's intermediates may take.
+_MEMORY_FRACTION = 0.25
+#: How many ``(rows, K, d)`` intermediates a chunk holds at once (the Jacobian's ``u``,
+#: ``dev``, the einsum's operands and result, with room to spare).
+_LIVE_INTERMEDIATES = 8
+#: The memory-derived budget never goes below this (about 8 MB of float64): tiny chunks cost
+#: more in per-chunk overhead than they save.
+_MIN_CHUNK_ELEMENTS = 2**20
 
-def _row_chunks(n: int, per_row: int, limit: int | None = None):
-    limit = CHUNK_ELEMENTS if limit is None else limit
+
+def _free_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes, or ``None`` when it cannot be read.
+
+    CUDA: ``torch.cuda.mem_get_info`` plus what PyTorch's caching allocator holds unused. CPU:
+    ``MemAvailable`` of ``/proc/meminfo`` (else ``os.sysconf``), lowered to the cgroup's
+    remaining allowance (``memory.max - memory.current``) inside a container.
+    """
+    if device.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+            cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+            return int(free + max(0, cached))
+        except (RuntimeError, AssertionError):
+            return None
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            cap = fh.read().strip()
+        if cap != "max":
+            with open("/sys/fs/cgroup/memory.current") as fh:
+                used = int(fh.read().strip())
+            free = min(free, max(0, int(cap) - used))
+    except (OSError, ValueError):
+        pass
+    return int(free)
+
+
+def _chunk_elements(like: torch.Tensor | None = None) -> int:
+    r"""Per-chunk element budget for ``(rows, K, d)`` intermediates of ``like``'s dtype/device.
+
+    :math:`\min(\mathrm{CHUNK\_ELEMENTS},\ \max(2^{20},\ f\cdot\mathrm{free} /
+    (\mathrm{itemsize}\cdot L)))` with :math:`f` = ``_MEMORY_FRACTION`` and :math:`L` =
+    ``_LIVE_INTERMEDIATES``: a chunk's intermediates take at most a quarter of the free memory,
+    and never more than :data:`CHUNK_ELEMENTS` elements (which thus stays an override). Without
+    ``like``, or when free memory cannot be read, :data:`CHUNK_ELEMENTS`.
+    """
+    cap = CHUNK_ELEMENTS
+    if like is None:
+        return cap
+    free = _free_bytes(like.device)
+    if free is None:
+        return cap
+    derived = int(_MEMORY_FRACTION * free) // (like.element_size() * _LIVE_INTERMEDIATES)
+    return max(1, min(cap, max(_MIN_CHUNK_ELEMENTS, derived)))
+
+
+def _row_chunks(n: int, per_row: int, limit: int | None = None, *,
+                like: torch.Tensor | None = None):
+    """Row slices of ``range(n)`` with at most ``limit`` (default :func:`_chunk_elements`)
+    elements of ``per_row`` each."""
+    limit = _chunk_elements(like) if limit is None else limit
     step = max(1, limit // max(1, per_row))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
@@ -252,7 +329,7 @@ class GaussianMixture:
             return logits, c
         # full covariance: rotate into each component's eigenbasis (chunked over rows)
         out = torch.empty(n, self.K, dtype=x.dtype, device=x.device)
-        for sl in _row_chunks(n, self.K * d):
+        for sl in _row_chunks(n, self.K * d, like=x):
             y, c = self._eig_coords(x[sl], a[sl], s[sl], p)
             out[sl] = (
                 p["logw"][None, :]
@@ -324,7 +401,7 @@ class GaussianMixture:
             rc = r / c
             return a * (rc @ p["m"]) - x * rc.sum(1, keepdim=True)
         out = torch.empty_like(x)
-        for sl in _row_chunks(x.shape[0], self.K * self.d):
+        for sl in _row_chunks(x.shape[0], self.K * self.d, like=x):
             y, cc = self._eig_coords(x[sl], a[sl], s[sl], p)
             u = -torch.einsum("kij,nkj->nki", p["Q"], y / cc)
             out[sl] = torch.einsum("nk,nki->ni", r[sl], u)
@@ -343,7 +420,7 @@ class GaussianMixture:
             # mu_k = (s^2/c_k) m_k + (a v_k / c_k) x
             return (r * s**2 / c) @ p["m"] + x * (r * a * p["v"][None, :] / c).sum(1, keepdim=True)
         out = torch.empty_like(x)
-        for sl in _row_chunks(x.shape[0], self.K * self.d):
+        for sl in _row_chunks(x.shape[0], self.K * self.d, like=x):
             y, cc = self._eig_coords(x[sl], a[sl], s[sl], p)
             mu = self._eig_post_means(y, cc, a[sl], p)
             out[sl] = torch.einsum("nk,nki->ni", r[sl], mu)
@@ -378,7 +455,7 @@ class GaussianMixture:
         n, d = x.shape
         out = torch.empty((n,) if trace_only else (n, d, d), dtype=x.dtype, device=x.device)
         eye = torch.eye(d, dtype=x.dtype, device=x.device)
-        for sl in _row_chunks(n, self.K * d):
+        for sl in _row_chunks(n, self.K * d, like=x):
             rs = r[sl]
             if self.isotropic:
                 mu = self._iso_post_means(x[sl], a[sl], s[sl], c[sl], p)
@@ -417,7 +494,7 @@ class GaussianMixture:
         n, d = x.shape
         out = torch.empty(n, d, d, dtype=x.dtype, device=x.device)
         eye = torch.eye(d, dtype=x.dtype, device=x.device)
-        for sl in _row_chunks(n, self.K * d):
+        for sl in _row_chunks(n, self.K * d, like=x):
             rs = r[sl]
             if self.isotropic:
                 u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / c[sl][:, :, None]
@@ -444,7 +521,7 @@ class GaussianMixture:
         r = torch.softmax(logits, dim=1)
         n, d = x.shape
         out = torch.empty(n, dtype=x.dtype, device=x.device)
-        for sl in _row_chunks(n, self.K * d):
+        for sl in _row_chunks(n, self.K * d, like=x):
             rs = r[sl]
             if self.isotropic:
                 u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / c[sl][:, :, None]
