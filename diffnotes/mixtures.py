@@ -135,6 +135,11 @@ def _row_chunks(n: int, per_row: int, limit: int | None = None, *,
         yield slice(start, min(n, start + step))
 
 
+def _rows(c: torch.Tensor, sl: slice) -> torch.Tensor:
+    """Rows ``sl`` of a per-row ``(n, K)`` tensor, or the shared ``(1, K)`` row itself."""
+    return c if c.shape[0] == 1 else c[sl]
+
+
 class GaussianMixture:
     r"""A mixture :math:`\sum_k \pi_k\,\mathcal N(m_k, \Sigma_k)` in :math:`\mathbb R^d`.
 
@@ -322,10 +327,14 @@ class GaussianMixture:
         r"""log pi_k + log N(x; a m_k, C_k): shape (n, K); plus per-component data for reuse."""
         n, d = x.shape
         if self.isotropic:
-            c = a**2 * p["v"][None, :] + s**2  # (n, K)
-            sq = (x**2).sum(1, keepdim=True) - 2 * a * (x @ p["m"].T) + a**2 * p["mm"][None, :]
-            sq = sq.clamp_min(0.0)
-            logits = p["logw"][None, :] - 0.5 * sq / c - 0.5 * d * (_LOG_2PI + torch.log(c))
+            # one time for every row (a stride-0 column): per-component quantities are (1, K)
+            a1, s1 = (a[:1], s[:1]) if a.stride(0) == 0 and s.stride(0) == 0 else (a, s)
+            c = a1**2 * p["v"][None, :] + s1**2  # (1, K), or (n, K) for one time per row
+            # -||x - a m_k||^2 = 2a x.m_k - ||x||^2 - a^2 ||m_k||^2, built in place in one (n, K)
+            logits = (x @ p["m"].T).mul_(2 * a)
+            logits.sub_((x**2).sum(1, keepdim=True)).sub_(a1**2 * p["mm"][None, :])
+            logits.clamp_(max=0.0).div_(2 * c)
+            logits.add_(p["logw"][None, :] - 0.5 * d * (_LOG_2PI + torch.log(c)))
             return logits, c
         # full covariance: rotate into each component's eigenbasis (chunked over rows)
         out = torch.empty(n, self.K, dtype=x.dtype, device=x.device)
@@ -458,8 +467,9 @@ class GaussianMixture:
         for sl in _row_chunks(n, self.K * d, like=x):
             rs = r[sl]
             if self.isotropic:
-                mu = self._iso_post_means(x[sl], a[sl], s[sl], c[sl], p)
-                pk = (rs * p["v"][None, :] * s[sl] ** 2 / c[sl]).sum(1)  # sum_k r_k v_k s^2/c_k
+                cs = _rows(c, sl)
+                mu = self._iso_post_means(x[sl], a[sl], s[sl], cs, p)
+                pk = (rs * p["v"][None, :] * s[sl] ** 2 / cs).sum(1)  # sum_k r_k v_k s^2/c_k
                 within_tr = d * pk
             else:
                 y, cc = self._eig_coords(x[sl], a[sl], s[sl], p)
@@ -497,8 +507,9 @@ class GaussianMixture:
         for sl in _row_chunks(n, self.K * d, like=x):
             rs = r[sl]
             if self.isotropic:
-                u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / c[sl][:, :, None]
-                prec = (rs / c[sl]).sum(1)[:, None, None] * eye
+                cs = _rows(c, sl)
+                u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / cs[:, :, None]
+                prec = (rs / cs).sum(1)[:, None, None] * eye
             else:
                 y, cc = self._eig_coords(x[sl], a[sl], s[sl], p)
                 u = -torch.einsum("kij,nkj->nki", p["Q"], y / cc)
@@ -524,8 +535,9 @@ class GaussianMixture:
         for sl in _row_chunks(n, self.K * d, like=x):
             rs = r[sl]
             if self.isotropic:
-                u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / c[sl][:, :, None]
-                tr_prec = d * (rs / c[sl]).sum(1)
+                cs = _rows(c, sl)
+                u = (a[sl][:, :, None] * p["m"][None] - x[sl][:, None, :]) / cs[:, :, None]
+                tr_prec = d * (rs / cs).sum(1)
             else:
                 y, cc = self._eig_coords(x[sl], a[sl], s[sl], p)
                 u = -torch.einsum("kij,nkj->nki", p["Q"], y / cc)
