@@ -46,7 +46,7 @@ from ._validate import (
     check_positive_int,
 )
 from .information import dsm_factor
-from .mixtures import CHUNK_ELEMENTS, GaussianMixture
+from .mixtures import GaussianMixture, _chunk_elements
 from .processes import ForwardProcess
 
 __all__ = [
@@ -109,7 +109,7 @@ def local_spectrum(mixture: GaussianMixture, x, t, process: ForwardProcess, *,
 
     Batched: the closed-form :math:`J` (:meth:`~diffnotes.mixtures.GaussianMixture.score_jacobian`)
     and ``torch.linalg.eigvalsh`` on chunks of rows, each chunk holding at most
-    ``chunk_elements`` (default :data:`~diffnotes.mixtures.CHUNK_ELEMENTS`) matrix entries.
+    ``chunk_elements`` (default: the core's memory-derived budget) matrix entries.
     In the EDM, :math:`J = -I/t^2 + \mathrm{Cov}[x_0|x_t]/t^4`, so :math:`t^2\lambda_i \ge -1`.
 
     Parameters
@@ -121,7 +121,7 @@ def local_spectrum(mixture: GaussianMixture, x, t, process: ForwardProcess, *,
     tensor ``(n, d)``, each row ascending.
     """
     x, tt = check_mixture_call(mixture, x, t, process)
-    limit = CHUNK_ELEMENTS if chunk_elements is None else check_positive_int(
+    limit = _chunk_elements(x) if chunk_elements is None else check_positive_int(
         "chunk_elements", chunk_elements)
     n, d = x.shape
     times = tt.expand(n)

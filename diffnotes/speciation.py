@@ -51,7 +51,7 @@ from ._validate import (
     check_weights,
 )
 from .checks import MCEstimate
-from .mixtures import CHUNK_ELEMENTS, GaussianMixture
+from .mixtures import CHUNK_ELEMENTS, GaussianMixture, _chunk_elements
 from .processes import VP, ForwardProcess
 
 __all__ = [
@@ -213,6 +213,8 @@ def class_entropy_samples(mixture: GaussianMixture, t: float, process: ForwardPr
     if tt.ndim != 0:
         raise ValueError("t must be a scalar")
     if chunk_rows is None:
+        # the fixed cap, not the memory-derived budget: here the draws depend on the chunking,
+        # and a seeded run must not change with the free memory of the machine
         chunk_rows = max(1, CHUNK_ELEMENTS // (mixture.d * max(1, mixture.K // 8)))
     check_positive_int("chunk_rows", chunk_rows)
     device = generator.device if generator is not None else mixture.means.device
@@ -250,8 +252,8 @@ def reduced_class_entropy_samples(gram, gamma, n: int,
     gamma : non-negative scalar or 1-D tensor of effective SNRs (:func:`effective_snr`).
     n : number of paths.
     weights : class priors ``(K,)`` (default uniform).
-    chunk_rows : paths per chunk (default keeps ``len(gamma) * rows * K`` below
-        ``CHUNK_ELEMENTS``).
+    chunk_rows : paths per chunk (default keeps ``len(gamma) * rows * K`` within the core's
+        memory-derived budget; the draws are made first, so the result does not depend on it).
     """
     check_positive_int("n", n)
     device = generator.device if generator is not None else torch.device("cpu")
@@ -280,7 +282,7 @@ def reduced_class_entropy_samples(gram, gamma, n: int,
     labels = torch.multinomial(w.to(device), n, replacement=True, generator=generator)
     zeta = torch.randn(n, K, generator=generator, **cast) @ R.T  # (n, K)
     if chunk_rows is None:
-        chunk_rows = max(1, CHUNK_ELEMENTS // (g.numel() * K))
+        chunk_rows = max(1, _chunk_elements(zeta) // (g.numel() * K))
     check_positive_int("chunk_rows", chunk_rows)
     out = torch.empty(g.numel(), n, **cast)
     for start in range(0, n, chunk_rows):
