@@ -1,0 +1,563 @@
+r"""Self-checks for the exercises: a student's answer in, right or wrong with a hint out.
+
+A student calls :func:`check` in the notebook with the exercise's label (the name shown in the
+book, e.g. ``"ex-tq-derive"``) and an answer: a sympy expression (or a string sympy can
+parse), a number, a tensor, a Python function, or the letter of a multiple-choice option::
+
+    from diffnotes.selfcheck import check
+    check("ex-tq-derive", H3)        # ✓ ex-tq-derive: correct.
+
+No server is involved: the answer keys are the ``Key`` objects registered by the modules of
+:mod:`diffnotes.exercises`, one module per chapter. Each key compares an answer with the
+reference in the way the exercise needs:
+
+* :class:`Symbolic` -- ``sympy.simplify(answer - reference) == 0``, falling back to agreement
+  at random points when sympy cannot finish the simplification;
+* :class:`Number` and :class:`Tensor` -- agreement within a stated ``rtol``/``atol``;
+* :class:`Function` -- agreement at a grid of probe arguments;
+* :class:`Choice` -- the right option(s) of a multiple-choice question.
+
+When the answer is wrong the verdict carries a hint: the key's own list of typical mistakes is
+tried first, then generic diagnoses (a constant factor such as 2 or :math:`\ln 2`, a flipped
+sign, an additive constant, agreement only at ``t = 1``, a wrong shape, ...).
+
+The book's own solutions end with ``check(label, answer).require()``, which raises
+``AssertionError`` when the reference solution does not pass: every key is executed against a
+correct answer in CI, and ``tests/test_exercises.py`` feeds each key typical wrong answers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sympy as sp
+import torch
+
+__all__ = [
+    "Choice",
+    "Exercise",
+    "Function",
+    "Key",
+    "Number",
+    "Symbolic",
+    "Tensor",
+    "Verdict",
+    "check",
+    "exercise",
+    "exercises",
+    "register",
+]
+
+Status = Literal["correct", "wrong", "missing", "invalid"]
+KINDS = ("derive", "compute", "explain")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`check`; true when the answer is right, shown as one line."""
+
+    name: str
+    status: Status
+    message: str
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __str__(self) -> str:
+        mark = {"correct": "✓", "wrong": "✗", "missing": "…", "invalid": "?"}[self.status]
+        return f"{mark} {self.name}: {self.message}"
+
+    __repr__ = __str__
+
+    def require(self) -> Verdict:
+        """Return ``self`` if correct, else raise ``AssertionError`` with the hint.
+
+        The book's reference solutions end with ``check(...).require()`` so that CI fails when
+        a key rejects a correct answer.
+        """
+        if not self.correct:
+            raise AssertionError(str(self))
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Keys
+
+
+class Key:
+    """Base class of an answer key. ``expects`` says what kind of answer the student gives."""
+
+    expects: str = "an answer"
+
+    def judge(self, answer: Any) -> tuple[Status, str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _lazy(x):
+    """A zero-argument callable returning ``x`` (or ``x()`` once, cached, if it is callable)."""
+    if callable(x) and not isinstance(x, sp.Basic | torch.Tensor):
+        return functools.cache(x)
+    return lambda: x
+
+
+def _close(a: float, b: float, rtol: float, atol: float) -> bool:
+    return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
+
+
+_FACTORS = (
+    (2.0, "off by a factor of 2: your answer is twice the right one"),
+    (0.5, "off by a factor of 2: your answer is half the right one"),
+    (-1.0, "the sign is flipped"),
+    (math.log(2), "off by a factor of ln 2: a log base 2 where the natural log belongs "
+                  "(bits instead of nats)?"),
+    (1 / math.log(2), "off by a factor of 1/ln 2: a natural log where log base 2 belongs "
+                      "(nats instead of bits)?"),
+    (4.0, "off by a factor of 4: a square (or a doubled factor of 2) too many?"),
+    (0.25, "off by a factor of 4: a square (or a factor of 2) too few?"),
+    (-2.0, "off by a factor of -2: check the sign and a factor of 2"),
+    (-0.5, "off by a factor of -1/2: check the sign and a factor of 2"),
+)
+
+
+def _factor_hint(ratio: float, rtol: float = 1e-6) -> str | None:
+    for c, hint in _FACTORS:
+        if abs(ratio - c) <= rtol * abs(c):
+            return hint
+    return None
+
+
+def _as_float(answer: Any) -> float | None:
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, torch.Tensor):
+        return float(answer.detach().cpu().double()) if answer.numel() == 1 else None
+    if isinstance(answer, sp.Basic):
+        try:
+            return float(answer.evalf())
+        except (TypeError, ValueError):
+            return None
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Number(Key):
+    r"""A number, right when :math:`|a - r| \le \mathrm{atol} + \mathrm{rtol}\,|r|`.
+
+    ``reference`` is a number or a zero-argument callable (evaluated once, lazily).
+    ``mistakes`` pairs typical wrong values (numbers or callables) with their hints.
+    """
+
+    reference: Any
+    rtol: float = 1e-6
+    atol: float = 0.0
+    mistakes: Sequence[tuple[Any, str]] = ()
+    expects: str = "a number"
+
+    def __post_init__(self):
+        self._ref = _lazy(self.reference)
+        self._mistakes = [(_lazy(v), h) for v, h in self.mistakes]
+
+    def judge(self, answer):
+        a = _as_float(answer)
+        if a is None:
+            return "invalid", f"expected {self.expects}; got {type(answer).__name__}"
+        if not math.isfinite(a):
+            return "invalid", f"your answer is {a}; expected a finite number"
+        r = float(self._ref())
+        if _close(a, r, self.rtol, self.atol):
+            return "correct", "correct."
+        for value, hint in self._mistakes:
+            if _close(a, float(value()), self.rtol, self.atol):
+                return "wrong", hint
+        if r != 0:
+            hint = _factor_hint(a / r, max(self.rtol, 1e-9) * 10)
+            if hint:
+                return "wrong", hint
+        if _close(a, r, 10 * self.rtol, 10 * self.atol):
+            return "wrong", ("close, but outside the tolerance "
+                             f"(rtol={self.rtol:g}, atol={self.atol:g}): more samples or more "
+                             "digits?")
+        side = "too large" if a > r else "too small"
+        return "wrong", f"not right: your value {a:.6g} is {side}"
+
+
+def _as_tensor(answer: Any) -> torch.Tensor | None:
+    if isinstance(answer, torch.Tensor):
+        return answer.detach().cpu().to(torch.float64)
+    try:
+        return torch.as_tensor(answer, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _compare_arrays(a: torch.Tensor, r: torch.Tensor, rtol: float, atol: float) -> str | None:
+    """None when ``a`` matches ``r``; else a hint (shapes are equal)."""
+    ok = (a - r).abs() <= atol + rtol * r.abs()
+    if bool(ok.all()):
+        return None
+    nz = r.abs() > atol + 1e-300
+    if bool(nz.any()):
+        ratios = a[nz] / r[nz]
+        if float(ratios.max() - ratios.min()) <= 1e-6 * float(ratios.abs().max()):
+            hint = _factor_hint(float(ratios.mean()), 1e-5)
+            if hint:
+                return hint
+            if bool((a[~nz].abs() <= atol + 1e-12).all()):
+                return f"off by a constant factor of about {float(ratios.mean()):.4g}"
+    diff = (a - r).flatten()
+    if a.numel() > 1 and float(diff.max() - diff.min()) <= atol + rtol * float(r.abs().max()):
+        return f"off by an additive constant of about {float(diff.mean()):.4g}"
+    bad = (~ok).flatten().nonzero().flatten()
+    first = tuple(int(i) for i in torch.unravel_index(bad[0], ok.shape)) if ok.ndim else ()
+    return (f"{len(bad)} of {ok.numel()} entries are wrong; the first at index {first}: "
+            f"yours {float(a[first]):.6g}")
+
+
+@dataclass
+class Tensor(Key):
+    """A tensor (or anything ``torch.as_tensor`` accepts), compared entrywise within tolerance.
+
+    ``reference`` is a tensor or a zero-argument callable returning one (evaluated lazily).
+    """
+
+    reference: Any
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    mistakes: Sequence[tuple[Any, str]] = ()
+    expects: str = "a tensor"
+
+    def __post_init__(self):
+        self._ref = _lazy(self.reference)
+        self._mistakes = [(_lazy(v), h) for v, h in self.mistakes]
+
+    def judge(self, answer):
+        a = _as_tensor(answer)
+        if a is None:
+            return "invalid", f"expected {self.expects}; got {type(answer).__name__}"
+        r = torch.as_tensor(self._ref()).detach().cpu().to(torch.float64)
+        if a.shape != r.shape:
+            if a.ndim == 2 and a.T.shape == r.shape and _compare_arrays(a.T, r, self.rtol,
+                                                                        self.atol) is None:
+                return "wrong", "transposed: rows and columns are swapped"
+            if a.numel() == r.numel() and _compare_arrays(a.reshape(r.shape), r, self.rtol,
+                                                          self.atol) is None:
+                return "wrong", (f"right values, wrong shape: expected {tuple(r.shape)}, "
+                                 f"got {tuple(a.shape)}")
+            return "invalid", f"expected shape {tuple(r.shape)}; got {tuple(a.shape)}"
+        if not bool(torch.isfinite(a).all()):
+            return "invalid", "your answer has NaN or infinite entries"
+        hint = _compare_arrays(a, r, self.rtol, self.atol)
+        if hint is None:
+            return "correct", "correct."
+        for value, mistake_hint in self._mistakes:
+            w = torch.as_tensor(value()).to(torch.float64)
+            if w.shape == a.shape and _compare_arrays(a, w, self.rtol, self.atol) is None:
+                return "wrong", mistake_hint
+        return "wrong", hint
+
+
+@dataclass
+class Function(Key):
+    """A Python function, compared with the reference at a list of probe arguments.
+
+    ``probes`` is a list of argument tuples (or dicts of keyword arguments). When
+    ``variable`` names an argument position (``at=(index, value)``), an answer that agrees only
+    at the probes where that argument equals ``value`` gets the hint "right at t = 1 but not in
+    general".
+    """
+
+    reference: Callable
+    probes: Sequence[Any]
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    at: tuple[int, float, str] | None = None   # (argument index, value, argument name)
+    mistakes: Sequence[tuple[Callable, str]] = ()
+    expects: str = "a Python function"
+
+    @staticmethod
+    def _call(f, probe):
+        if isinstance(probe, Mapping):
+            return f(**probe)
+        return f(*probe)
+
+    def _values(self, f):
+        return [torch.as_tensor(self._call(f, p)).detach().cpu().to(torch.float64)
+                for p in self.probes]
+
+    def _matches(self, ys, refs):
+        return [y.shape == r.shape and _compare_arrays(y, r, self.rtol, self.atol) is None
+                for y, r in zip(ys, refs, strict=True)]
+
+    def judge(self, answer):
+        if not callable(answer) or isinstance(answer, sp.Basic):
+            return "invalid", f"expected {self.expects}; got {type(answer).__name__}"
+        refs = self._values(self.reference)
+        try:
+            ys = self._values(answer)
+        except Exception as err:  # noqa: BLE001 - the student's code may raise anything
+            return "invalid", f"your function raised {type(err).__name__}: {err}"
+        ok = self._matches(ys, refs)
+        if all(ok):
+            return "correct", "correct."
+        for wrong, hint in self.mistakes:
+            if all(self._matches(ys, self._values(wrong))):
+                return "wrong", hint
+        if all(y.shape == r.shape for y, r in zip(ys, refs, strict=True)):
+            a = torch.cat([y.flatten() for y in ys])
+            r = torch.cat([r.flatten() for r in refs])
+            hint = _compare_arrays(a, r, self.rtol, self.atol)
+            if hint and ("factor" in hint or "sign" in hint or "additive" in hint):
+                return "wrong", hint
+        if self.at is not None:
+            index, value, argname = self.at
+            at_value = [float(torch.as_tensor(p[index] if not isinstance(p, Mapping)
+                                              else p[argname]).flatten()[0]) == value
+                        for p in self.probes]
+            if any(at_value) and all(o == v for o, v in zip(ok, at_value, strict=True)):
+                return "wrong", (f"right at {argname} = {value:g} but not in general: check the "
+                                 f"{argname}-dependence")
+        first = ok.index(False)
+        return "wrong", (f"wrong at {sum(not o for o in ok)} of {len(ok)} probe arguments, e.g. "
+                         f"{self.probes[first]!r}")
+
+
+@dataclass
+class Symbolic(Key):
+    r"""A sympy expression, right when ``simplify(answer - reference) == 0``.
+
+    ``symbols`` maps names to the exercise's symbols (strings are parsed with them, and an
+    answer's symbols are matched to them by name, whatever their assumptions). When sympy
+    cannot simplify the difference to zero, the two are compared at ``n_probes`` random points
+    in ``probe_range`` (an answer equal at all of them to 12 digits is accepted). ``variable``
+    names the symbol for the hint "right at t = 1 but not in general".
+    """
+
+    reference: Any
+    symbols: Sequence[sp.Symbol] = ()
+    variable: str | None = None
+    mistakes: Sequence[tuple[Any, str]] = ()
+    probe_range: tuple[float, float] = (0.2, 2.5)
+    n_probes: int = 6
+    expects: str = "a sympy expression"
+
+    def __post_init__(self):
+        self._ref = _lazy(self.reference)
+        self._mistakes = [(_lazy(v), h) for v, h in self.mistakes]
+        self._by_name = {s.name: s for s in self.symbols}
+
+    def _parse(self, answer) -> sp.Expr | None:
+        if isinstance(answer, str):
+            try:
+                answer = sp.sympify(answer, locals=dict(self._by_name))
+            except (sp.SympifyError, SyntaxError, TypeError):
+                return None
+        elif isinstance(answer, int | float) and not isinstance(answer, bool):
+            answer = sp.nsimplify(answer)
+        if not isinstance(answer, sp.Basic):
+            return None
+        rename = {s: self._by_name[s.name] for s in answer.free_symbols
+                  if s.name in self._by_name and s != self._by_name[s.name]}
+        return answer.xreplace(rename) if rename else answer
+
+    def _points(self, syms) -> list[dict]:
+        rng = random.Random(20261124)
+        lo, hi = self.probe_range
+        return [{s: sp.Float(rng.uniform(lo, hi), 30) for s in syms}
+                for _ in range(self.n_probes)]
+
+    @staticmethod
+    def _value(expr, point) -> complex | None:
+        try:
+            v = complex(sp.N(expr.subs(point), 20))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        return v if math.isfinite(v.real) and math.isfinite(v.imag) else None
+
+    def _equal(self, a, r) -> bool:
+        try:
+            if sp.simplify(a - r) == 0:
+                return True
+        except (TypeError, ValueError, NotImplementedError):
+            pass
+        syms = sorted(a.free_symbols | r.free_symbols, key=lambda s: s.name)
+        points = self._points(syms)
+        vals = [(self._value(a, p), self._value(r, p)) for p in points]
+        if any(va is None or vr is None for va, vr in vals):
+            return False
+        return all(abs(va - vr) <= 1e-12 * max(1.0, abs(vr)) for va, vr in vals)
+
+    def judge(self, answer):
+        a = self._parse(answer)
+        if a is None:
+            return "invalid", (f"expected {self.expects}; could not read "
+                               f"{type(answer).__name__} {answer!r:.60}")
+        r = sp.sympify(self._ref())
+        extra = {s.name for s in a.free_symbols} - {s.name for s in r.free_symbols} - set(
+            self._by_name)
+        if extra:
+            names = ", ".join(sorted(self._by_name)) or "none"
+            return "wrong", (f"your answer uses symbol(s) {', '.join(sorted(extra))} that this "
+                             f"exercise does not have (its symbols: {names})")
+        if self._equal(a, r):
+            return "correct", "correct."
+        for wrong, hint in self._mistakes:
+            if self._equal(a, sp.sympify(wrong())):
+                return "wrong", hint
+        return "wrong", self._diagnose(a, r)
+
+    def _diagnose(self, a, r) -> str:
+        syms = sorted(a.free_symbols | r.free_symbols, key=lambda s: s.name)
+        points = self._points(syms)
+        vals = [(self._value(a, p), self._value(r, p)) for p in points]
+        vals = [(va, vr) for va, vr in vals if va is not None and vr is not None]
+        if vals and all(abs(vr) > 1e-12 for _, vr in vals):
+            ratios = [va / vr for va, vr in vals]
+            if all(abs(q - ratios[0]) <= 1e-9 * max(1, abs(ratios[0])) for q in ratios):
+                q = ratios[0].real
+                hint = _factor_hint(q, 1e-8)
+                return hint or f"off by a constant factor of about {q:.6g}"
+        if len(vals) > 1:
+            diffs = [va - vr for va, vr in vals]
+            if all(abs(d - diffs[0]) <= 1e-9 * max(1, abs(diffs[0])) for d in diffs):
+                return f"off by an additive constant of about {diffs[0].real:.6g}"
+        if self.variable is not None and self.variable in {s.name for s in syms}:
+            var = next(s for s in syms if s.name == self.variable)
+            at_one = [{**p, var: sp.Integer(1)} for p in points]
+            v1 = [(self._value(a, p), self._value(r, p)) for p in at_one]
+            if all(va is not None and vr is not None and abs(va - vr) <= 1e-10 * max(1, abs(vr))
+                   for va, vr in v1):
+                return (f"right at {self.variable} = 1 but not in general: check the "
+                        f"{self.variable}-dependence")
+        if vals:
+            point = {s.name: round(float(v), 3) for s, v in points[0].items()}
+            va, vr = vals[0]
+            return (f"not equivalent to the expected expression; e.g. at {point} yours is "
+                    f"{va.real:.6g}, expected {vr.real:.6g}")
+        return "not equivalent to the expected expression"
+
+
+def _letters(answer) -> frozenset[str] | None:
+    if isinstance(answer, str):
+        parts = answer.replace(",", " ").replace("(", " ").replace(")", " ").split()
+        if len(parts) == 1 and len(parts[0]) > 1 and parts[0].isalpha():
+            parts = list(parts[0])
+        return frozenset(p.strip().lower() for p in parts if p.strip())
+    if isinstance(answer, Iterable):
+        items = [a for a in answer if isinstance(a, str)]
+        return frozenset(a.strip().lower() for a in items) if items else None
+    return None
+
+
+@dataclass
+class Choice(Key):
+    """A multiple-choice answer: the letter(s) of the right option(s), e.g. ``"b"`` or ``"ac"``.
+
+    ``options`` maps letters to option texts; ``hints`` maps a wrong letter to what it misses.
+    """
+
+    correct: str
+    options: Mapping[str, str]
+    hints: Mapping[str, str] = field(default_factory=dict)
+    expects: str = "the letter of an option, e.g. 'a'"
+
+    def __post_init__(self):
+        self._right = frozenset(self.correct.lower())
+        unknown = self._right - set(self.options)
+        if unknown:
+            raise ValueError(f"correct must be letters of options; got {sorted(unknown)}")
+
+    def judge(self, answer):
+        chosen = _letters(answer)
+        if not chosen:
+            return "invalid", f"expected {self.expects}; got {answer!r:.60}"
+        unknown = chosen - set(self.options)
+        if unknown:
+            return "invalid", (f"no option {', '.join(sorted(unknown))}; the options are "
+                               f"{', '.join(sorted(self.options))}")
+        if chosen == self._right:
+            return "correct", "correct."
+        wrong = sorted(chosen - self._right)
+        if wrong and wrong[0] in self.hints:
+            return "wrong", self.hints[wrong[0]]
+        if chosen < self._right:
+            return "wrong", "part of it: more than one option is right"
+        if wrong:
+            return "wrong", f"option {wrong[0]} is not right"
+        return "wrong", "not right"
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A registered exercise: its label, chapter home module, kind and answer key."""
+
+    label: str
+    chapter: str
+    kind: str
+    key: Key
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def register(label: str, key: Key, *, chapter: str, kind: str) -> Exercise:
+    """Register the answer key of exercise ``label`` (called by :mod:`diffnotes.exercises`)."""
+    if not isinstance(label, str) or not label.startswith("ex-"):
+        raise ValueError(f"label must be a string starting with 'ex-'; got {label!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    if not isinstance(key, Key):
+        raise ValueError(f"key must be a selfcheck Key; got {type(key).__name__}")
+    if label in _REGISTRY:
+        raise ValueError(f"label {label!r} is already registered")
+    ex = Exercise(label, chapter, kind, key)
+    _REGISTRY[label] = ex
+    return ex
+
+
+def exercises() -> dict[str, Exercise]:
+    """Every registered exercise, by label (imports :mod:`diffnotes.exercises` first)."""
+    from . import exercises as _load  # noqa: F401 - registers the keys
+
+    return dict(_REGISTRY)
+
+
+def exercise(name: str) -> Exercise:
+    """The registered exercise ``name``; a ValueError suggests close labels when unknown."""
+    known = exercises()
+    if name not in known:
+        close = difflib.get_close_matches(str(name), list(known), n=3)
+        also = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"name must be an exercise label such as 'ex-tq-derive'; "
+                         f"no exercise {name!r}{also}")
+    return known[name]
+
+
+def check(name: str, answer: Any) -> Verdict:
+    """Check a student's ``answer`` to exercise ``name``; the verdict prints as one line.
+
+    ``answer=None`` (the starting value in the notebooks' answer cells) gives a reminder of
+    what the exercise expects rather than a verdict.
+    """
+    ex = exercise(name)
+    if answer is None or answer is Ellipsis:
+        return Verdict(name, "missing",
+                       f"no answer yet: set `answer` to {ex.key.expects} and run the cell again.")
+    status, message = ex.key.judge(answer)
+    return Verdict(name, status, message)
