@@ -1,7 +1,7 @@
 # The book's two commands: `make book` and `make test` (see README.md).
 # `book/` is also a folder, so every target is phony.
 .PHONY: book test lint pytest execute venv clean help bench bench-quick notebooks \
-        notebooks-check student instructor colab-test colab-check
+        notebooks-check student instructor colab-test colab-check figures
 
 PYTHON ?= python3
 VENV   := .venv
@@ -58,6 +58,11 @@ notebooks: $(STAMP)
 
 notebooks-check: $(STAMP)
 	$(BIN)/python tools/notebooks.py check
+	$(BIN)/python tools/chapter_map.py --check
+
+# The landing page's map of the chapters (tools/chapter_map.py; committed as SVG).
+figures: $(STAMP)
+	$(BIN)/python tools/chapter_map.py
 
 # Hand-outs: one notebook per chapter, solutions removed (student) or kept (instructor).
 student: $(STAMP)

@@ -1,4 +1,5 @@
-"""The book's notebooks: the Colab install cell, the paired ``.ipynb`` files, student versions.
+"""The book's notebooks: the Colab install cell, the paired ``.ipynb`` files, student versions,
+and the table of exercises on the teaching page.
 
 Every page of the table of contents that is a notebook (its front matter has a ``kernelspec``)
 gets three things from this one mechanism, so that a new chapter needs nothing by hand:
@@ -122,6 +123,8 @@ def _comparable(nb) -> list:
 def out_of_sync() -> list[str]:
     """Problems found: install cells that differ from the template, stale or missing pairs."""
     problems = []
+    if with_exercise_table(TEACHING.read_text()) != TEACHING.read_text():
+        problems.append(f"{TEACHING.relative_to(ROOT)}: the table of exercises is stale")
     for md in notebook_pages():
         rel = md.relative_to(ROOT)
         text = md.read_text()
@@ -139,9 +142,46 @@ def out_of_sync() -> list[str]:
     return problems
 
 
+TEACHING = ROOT / "book" / "teaching.md"
+_TABLE = re.compile(r"(<!-- exercises:start -->\n).*?(<!-- exercises:end -->)", re.S)
+_EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}\s*(?P<title>.*)\n:label: (?P<label>ex-[\w-]+)",
+                       re.M)
+
+
+def exercise_table() -> str:
+    """The list-table of every exercise (chapter, label, kind, what the answer is)."""
+    from diffnotes.selfcheck import exercises
+
+    keys = exercises()
+    rows = []
+    for page in notebook_pages():
+        text = page.read_text()
+        chapter = re.search(r"^\((ch-[\w-]+)\)=", text, re.M)
+        for m in _EXERCISE.finditer(text):
+            label = m.group("label")
+            key = keys.get(label)
+            expects = key.key.expects if key else "(no self-check)"
+            kind = key.kind if key else "?"
+            where = f"{{ref}}`{chapter.group(1)}`" if chapter else page.stem
+            rows.append(f"* - {where}\n  - {{ref}}`{label}`\n  - {kind}\n  - {expects}")
+    return ("```{list-table}\n:header-rows: 1\n:name: tab-exercises\n\n"
+            "* - chapter\n  - exercise\n  - kind\n  - answer\n" + "\n".join(rows) + "\n```\n")
+
+
+def with_exercise_table(text: str) -> str:
+    if not _TABLE.search(text):
+        raise ValueError("text must contain the <!-- exercises:start/end --> markers")
+    return _TABLE.sub(lambda m: m.group(1) + exercise_table() + m.group(2), text)
+
+
 def sync() -> list[Path]:
-    """Rewrite every install cell and regenerate every pair; return the files written."""
+    """Rewrite every install cell, regenerate every pair and the teaching page's table of
+    exercises; return the files written."""
     written = []
+    text = TEACHING.read_text()
+    if with_exercise_table(text) != text:
+        TEACHING.write_text(with_exercise_table(text))
+        written.append(TEACHING)
     for md in notebook_pages():
         text = md.read_text()
         new = with_install_cell(text)
