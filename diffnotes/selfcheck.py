@@ -183,10 +183,11 @@ class Number(Key):
             if _close(a, float(value()), self.rtol, self.atol):
                 return "wrong", hint
         if r != 0:
-            hint = _factor_hint(a / r, max(self.rtol, 1e-9) * 10)
+            # a factor is named only when the ratio is that factor to 2% (or 10 rtol if tighter)
+            hint = _factor_hint(a / r, min(max(self.rtol, 1e-9) * 10, 0.02))
             if hint:
                 return "wrong", hint
-        if _close(a, r, 10 * self.rtol, 10 * self.atol):
+        if _close(a, r, 3 * self.rtol, 3 * self.atol):
             return "wrong", ("close, but outside the tolerance "
                              f"(rtol={self.rtol:g}, atol={self.atol:g}): more samples or more "
                              "digits?")

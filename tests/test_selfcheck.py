@@ -76,7 +76,7 @@ class TestNumber:
         assert "sign" in judge(self.key, -math.log2(3))[1]
 
     def test_close_and_far(self):
-        assert "close" in judge(self.key, math.log2(3) * (1 + 5e-6))[1]
+        assert "close" in judge(self.key, math.log2(3) * (1 + 2e-6))[1]
         assert "too large" in judge(self.key, 3.0)[1]
 
     def test_invalid(self):
