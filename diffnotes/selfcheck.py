@@ -118,10 +118,11 @@ _FACTORS = (
     (2.0, "off by a factor of 2: your answer is twice the right one"),
     (0.5, "off by a factor of 2: your answer is half the right one"),
     (-1.0, "the sign is flipped"),
-    (math.log(2), "off by a factor of ln 2: a log base 2 where the natural log belongs "
-                  "(bits instead of nats)?"),
-    (1 / math.log(2), "off by a factor of 1/ln 2: a natural log where log base 2 belongs "
-                      "(nats instead of bits)?"),
+    # answer / reference = ln 2: the answer is in nats where bits were asked for, and back
+    (math.log(2), "off by a factor of ln 2: a natural log where log base 2 belongs "
+                  "(nats instead of bits)?"),
+    (1 / math.log(2), "off by a factor of 1/ln 2: a log base 2 where the natural log belongs "
+                      "(bits instead of nats)?"),
     (4.0, "off by a factor of 4: a square (or a doubled factor of 2) too many?"),
     (0.25, "off by a factor of 4: a square (or a factor of 2) too few?"),
     (-2.0, "off by a factor of -2: check the sign and a factor of 2"),

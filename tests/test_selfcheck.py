@@ -71,7 +71,8 @@ class TestNumber:
 
     def test_mistake_and_factors(self):
         assert judge(self.key, 1.0)[1].startswith("a three-way")
-        assert "ln 2" in judge(self.key, math.log(3))[1]
+        assert "nats instead of bits" in judge(self.key, math.log(3))[1]
+        assert "bits instead of nats" in Number(math.log(3)).judge(math.log2(3))[1]
         assert "twice" in judge(self.key, 2 * math.log2(3))[1]
         assert "sign" in judge(self.key, -math.log2(3))[1]
 

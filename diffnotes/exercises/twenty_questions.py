@@ -1,0 +1,139 @@
+"""Answer keys for the exercises of chapter 1, *Twenty Questions* (``book/01_twenty_questions.md``).
+
+Each reference is computed without the :mod:`diffnotes.twenty_questions` calls that the book's
+solutions make: the three-way entropy is written out by hand, and the gains of the binary-digit
+strategy come from counting the splits of :math:`N = 12` items on paper.
+"""
+
+import math
+
+import sympy as sp
+import torch
+
+from ..selfcheck import Choice, Symbolic, Tensor, register
+
+CHAPTER = "twenty_questions"
+
+# ---------------------------------------------------------------- ex-tq-derive: three-way split
+
+p, q = sp.symbols("p q", positive=True)
+N = sp.Symbol("N", positive=True)  # an uncancelled log2 N_(n-1) term is accepted if it cancels
+_r = 1 - p - q
+_H3_BITS = -(p * sp.log(p) + q * sp.log(q) + _r * sp.log(_r)) / sp.log(2)
+
+register(
+    "ex-tq-derive",
+    Symbolic(
+        _H3_BITS,
+        symbols=(p, q, N),
+        probe_range=(0.05, 0.45),  # p + q < 1: all three fractions positive
+        mistakes=[
+            (_H3_BITS * sp.log(2),
+             "that is the entropy in nats (natural log): measure it in bits, with log base 2"),
+            (-(p * sp.log(p) + q * sp.log(q)) / sp.log(2),
+             "the third answer, 'sometimes', with probability 1 - p - q, contributes a term too"),
+            (-(p * sp.log(p) + (1 - p) * sp.log(1 - p)) / sp.log(2),
+             "that is the binary entropy h2(p) of a yes/no question; a three-way split has three "
+             "terms, one per answer"),
+        ],
+        expects="a sympy expression in p and q (bits)",
+    ),
+    chapter=CHAPTER,
+    kind="derive",
+)
+
+# ---------------------------------------------------------------- ex-tq-compute: binary digits
+
+
+def _h2(x: float) -> float:
+    return -x * math.log2(x) - (1 - x) * math.log2(1 - x)
+
+
+# Items 0..11 in binary, most significant digit first. Digit 1 splits 8 (0xxx) against 4 (10xx);
+# digit 2 splits 0..7 evenly (one bit for 8/12 of the items) and leaves 8..11 (all 10xx) unsplit;
+# digits 3 and 4 split every group evenly.
+_DIGIT_GAINS = [_h2(1 / 3), 8 / 12, 1.0, 1.0]
+_TOTAL = math.log2(12)
+
+register(
+    "ex-tq-compute",
+    Tensor(
+        torch.tensor(_DIGIT_GAINS, dtype=torch.float64),
+        rtol=1e-6,
+        atol=1e-9,
+        mistakes=[
+            (torch.tensor([1.0, 1.0, _h2(1 / 3), 8 / 12], dtype=torch.float64),
+             "those are bisection's gains (and those of the binary digits asked least "
+             "significant first): ask the most significant digit first"),
+            (torch.tensor([_h2(1 / 3), _h2(1 / 3) + 8 / 12, _TOTAL - 1, _TOTAL],
+                          dtype=torch.float64),
+             "cumulative: that is H_0 - H_n after n questions; give the gain of each question, "
+             "H_(n-1) - H_n"),
+            (torch.tensor([_TOTAL - _h2(1 / 3), 2.0, 1.0, 0.0], dtype=torch.float64),
+             "those are the entropies H_1, ..., H_4 left after each question, not the bits each "
+             "question removes"),
+            (torch.tensor(_DIGIT_GAINS, dtype=torch.float64) * math.log(2),
+             "in nats: use log base 2, the gains are in bits"),
+        ],
+        expects="a tensor of shape (4,): the gain in bits of each binary-digit question",
+    ),
+    chapter=CHAPTER,
+    kind="compute",
+)
+
+# ---------------------------------------------------------------- ex-tq-explain: careless oracle
+
+register(
+    "ex-tq-explain",
+    Choice(
+        "b",
+        {
+            "a": "Every answer is a fair coin flip, so every question removes exactly one bit and "
+                 "the entropy falls faster than with the truthful oracle.",
+            "b": "Some answer strings are consistent with no item (N_n = 0); and the answer "
+                 "prefixes that are consistent come up equally often, not in proportion to their "
+                 "group sizes, so items in small groups turn up too often.",
+            "c": "Nothing: the lazy oracle flips a coin as well, so the two games look the same.",
+            "d": "Nothing, as long as she asks bisection questions, which split every group "
+                 "evenly.",
+        },
+        hints={
+            "a": "the bits a question removes depend on how it splits the items consistent so "
+                 "far, not on the oracle's coin; and a careless answer can leave no item at all",
+            "c": "the lazy oracle's coin is biased by N(a_<n, yes)/N(a_<n); that bias keeps the "
+                 "answers consistent and makes the identified item uniform",
+            "d": "bisection splits an odd group unevenly, and a group of one item cannot be split "
+                 "at all: a fair coin then answers what no item would",
+        },
+    ),
+    chapter=CHAPTER,
+    kind="explain",
+)
+
+# ---------------------------------------------------------------- ex-tq-twenty: why twenty?
+
+register(
+    "ex-tq-twenty",
+    Choice(
+        "c",
+        {
+            "a": "Bisection can single out one of 2 000 000 items with twenty questions, since "
+                 "ceil(log2 2 000 000) = 20.",
+            "b": "Bisection cannot, but cleverer questions, chosen after seeing the earlier "
+                 "answers, can.",
+            "c": "No strategy can: each answer removes at most one bit, so twenty answers remove "
+                 "at most 20 bits, and log2 2 000 000 is about 20.93 bits.",
+            "d": "It can be done if the oracle answers lazily, since then no item has to be "
+                 "fixed in advance.",
+        },
+        hints={
+            "a": "2^20 = 1 048 576 < 2 000 000, so ceil(log2 2 000 000) = 21",
+            "b": "choosing questions adaptively is still one yes/no answer per question, at most "
+                 "one bit each (the chain rule); twenty answers have only 2^20 possible strings",
+            "d": "the lazy oracle plays a game nobody can tell from the truthful one: the same "
+                 "answer strings with the same law, so the same limit of one bit per answer",
+        },
+    ),
+    chapter=CHAPTER,
+    kind="explain",
+)
