@@ -1,7 +1,7 @@
 # The book's two commands: `make book` and `make test` (see README.md).
 # `book/` is also a folder, so every target is phony.
 .PHONY: book test lint pytest execute venv clean help bench bench-quick notebooks \
-        notebooks-check student instructor colab-test colab-check figures
+        notebooks-check student instructor colab-test colab-check figures site-test
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,6 +16,7 @@ help:
 	@echo "make notebooks   regenerate install cells and the paired book/*.ipynb (commit them)"
 	@echo "make student     solution-free notebooks in _build/student (instructor: with solutions)"
 	@echo "make colab-test  run every chapter's .ipynb in a Colab-like venv (.venv-colab)"
+	@echo "make site-test   page weight, internal links, every page in headless Chromium"
 
 # The environment: a venv with the pinned CI lock, plus diffnotes itself (editable).
 $(STAMP): requirements-lock.txt pyproject.toml
@@ -87,7 +88,15 @@ colab-test: $(VENV_COLAB)/.installed-stamp
 colab-check:
 	python3 tools/colab_test.py
 
-test: lint notebooks-check pytest bench-quick execute student colab-test
+# Site checks on the built HTML (issue 10): page weight, internal links, every page in headless
+# Chromium (Debian's /usr/bin/chromium). Needs _build/html (make book or make execute); without
+# Chromium the browser test prints "SKIPPED: chromium not installed ..." and passes.
+site-test: $(STAMP)
+	$(BIN)/python tools/site_report.py _build/html
+	$(BIN)/python tools/check_links.py _build/html
+	$(BIN)/python tools/site_test.py _build/html
+
+test: lint notebooks-check pytest bench-quick execute site-test student colab-test
 
 clean:
 	rm -rf _build build
