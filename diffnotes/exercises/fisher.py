@@ -1,0 +1,101 @@
+"""Answer keys for the exercises of chapter 6, "Fisher information geometry of the posterior"
+(``book/06_fisher_geometry.md``, home module :mod:`diffnotes.fisher`): the time at which a VP
+Gaussian direction's normalised Fisher eigenvalue crosses 1/2, the number of samples a
+five-sphere needs for a given spacing, and two multiple-choice questions on normalised
+eigenvalues above one and on the threshold 1/2. The references are closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+
+from ..selfcheck import Choice, Number, Symbolic, register
+
+CHAPTER = "fisher"
+
+# -- ex-fi-vp: where σ²λ(F) = e^{-2t}ℓ/(e^{-2t}ℓ + 1 - e^{-2t}) crosses 1/2 ---------------------
+ell = sp.Symbol("ell", positive=True)
+
+register("ex-fi-vp", Symbolic(
+    sp.log(1 + ell) / 2,
+    symbols=(ell,),
+    mistakes=[
+        (sp.log(ell) / 2,
+         "that is the large-ℓ limit (the speciation time of chapter 7); solve "
+         "e^{-2t} ℓ = 1 - e^{-2t} exactly"),
+        (sp.sqrt(ell),
+         "that is the EDM crossing t² = ℓ; in the VP process the signal is scaled by "
+         "α = e^{-t} and the noise variance is σ² = 1 - e^{-2t}"),
+        (sp.log(1 + ell**2) / 2,
+         "ℓ is already the variance of the direction (a² for two points ±a), do not square it"),
+    ],
+), chapter=CHAPTER, kind="derive")
+
+
+# -- ex-fi-samples: N ≈ vol/h^k for the five-sphere -----------------------------------------
+VOL_S5, H_TARGET, K_S5 = math.pi**3, 0.1, 5          # |S^5| = 2π³/Γ(3) = π³
+
+register("ex-fi-samples", Number(
+    VOL_S5 / H_TARGET**K_S5,
+    rtol=2e-3,
+    mistakes=[
+        (VOL_S5 / H_TARGET**6,
+         "k is the dimension of the manifold, 5 for S^5, not of the space R^6 it sits in"),
+        (VOL_S5 / 6 / H_TARGET**K_S5,
+         "π³/6 is the volume of the ball that S^5 bounds; the sphere's own five-dimensional "
+         "volume is π³"),
+        (VOL_S5 / H_TARGET**2,
+         "that uses h = (vol/N)^{1/2}, the rule of the two-dimensional S²; for S^5 the exponent "
+         "is 1/5"),
+        (4 * math.pi / H_TARGET**2,
+         "that is the number of samples S² needs for h = 0.1; the question is about S^5"),
+    ],
+    expects="a float (a number of samples)",
+), chapter=CHAPTER, kind="compute")
+
+
+# -- ex-fi-above-one: multiple choice -------------------------------------------------------
+register("ex-fi-above-one", Choice(
+    "a",
+    {
+        "a": "λ_i(J) > 0: log p_t is convex along that direction, and the posterior variance "
+             "along it exceeds the noise variance t²",
+        "b": "a numerical artefact of the finite sample: the Fisher eigenvalues can never "
+             "exceed 1/t²",
+        "c": "the direction is normal to the manifold, where the curvature adds spread",
+        "d": "the posterior along that direction is narrower than the noise, so the model is "
+             "surer than the noise allows",
+    },
+    hints={
+        "b": "the bound 1/t² holds for Gaussian data only; ν = t²λ(F) = Cov/t² exceeds 1 "
+             "whenever the posterior is wider than the noise, and F is exact here, not sampled",
+        "c": "both effects (the concave side of a curved manifold, a gap between two samples) "
+             "raise tangent eigenvalues; the normal ones stay small inside the window",
+        "d": "backwards: ν = Cov[x_0|x]/t² along the direction, so ν > 1 means a posterior "
+             "wider than the noise",
+    },
+), chapter=CHAPTER, kind="explain")
+
+
+# -- ex-fi-threshold: multiple choice -------------------------------------------------------
+register("ex-fi-threshold", Choice(
+    "a",
+    {
+        "a": "ν = ℓ/(ℓ + t²) crosses 1/2 where the data's standard deviation equals the noise "
+             "level t, the midpoint of the sigmoid in log t",
+        "b": "1/2 is the largest value a normal direction can reach, so no normal direction "
+             "is ever counted",
+        "c": "1/2 was tuned to maximise the per-point accuracy on the chapter's manifolds",
+        "d": "with 1/2 the count is exact at every t for Gaussian data",
+    },
+    hints={
+        "b": "above the window the curvature lifts normal eigenvalues above 1/2 (the circle "
+             "starts to look like a disc); the threshold does not prevent that",
+        "c": "nothing was tuned: the threshold comes from the Gaussian formula and is "
+             "scale-free, the same for every data set",
+        "d": "no threshold is: a Gaussian direction of variance ℓ drops below 1/2 once t² > ℓ, "
+             "so at large t every direction stops counting",
+    },
+), chapter=CHAPTER, kind="explain")
