@@ -17,8 +17,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import notebooks  # noqa: E402
 
-EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}\s*(?P<title>.*)\n:label: (?P<label>ex-[\w-]+)",
-                      re.M)
+EXERCISE = notebooks.EXERCISE_DIRECTIVE  # the one pattern the teaching table uses too
 
 
 def book_exercises():

@@ -144,8 +144,8 @@ def out_of_sync() -> list[str]:
 
 TEACHING = ROOT / "book" / "teaching.md"
 _TABLE = re.compile(r"(<!-- exercises:start -->\n).*?(<!-- exercises:end -->)", re.S)
-_EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}\s*(?P<title>.*)\n:label: (?P<label>ex-[\w-]+)",
-                       re.M)
+EXERCISE_DIRECTIVE = re.compile(
+    r"^(`{3,}|:{3,})\{exercise\}\s*(?P<title>.*)\n:label: (?P<label>ex-[\w-]+)", re.M)
 
 
 def exercise_table() -> str:
@@ -157,7 +157,7 @@ def exercise_table() -> str:
     for page in notebook_pages():
         text = page.read_text()
         chapter = re.search(r"^\((ch-[\w-]+)\)=", text, re.M)
-        for m in _EXERCISE.finditer(text):
+        for m in EXERCISE_DIRECTIVE.finditer(text):
             label = m.group("label")
             key = keys.get(label)
             expects = key.key.expects if key else "(no self-check)"
