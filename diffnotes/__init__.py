@@ -20,7 +20,7 @@ The core every chapter uses: :mod:`diffnotes.processes` (forward processes),
 :mod:`diffnotes.device` (the device rule and seeded generators).
 """
 
-from .checks import MCEstimate, check_close, check_identity, check_mc, mc_estimate
+from .checks import MCEstimate, Tally, check_close, check_identity, check_mc, mc_estimate
 from .denoising import (
     DSMTerms,
     dsm_constant_terms,
@@ -129,6 +129,7 @@ __all__ = [
     "binary_entropy",
     "bisection_questions",
     "branching_times",
+    "Tally",
     "check_close",
     "check_identity",
     "check_mc",

@@ -52,3 +52,32 @@ def test_check_close():
         check_close(1.0, 1.1, rtol=1e-3, atol=0)
     with pytest.raises(ValueError, match="one shape"):
         check_close([1.0, 2.0], [1.0])
+
+
+def test_tally_counts_and_reports_one_line(capsys):
+    from diffnotes.checks import MCEstimate, Tally
+
+    tally = Tally("demo")
+    tally.close(1.0, 1.0 + 1e-13, label="a")
+    tally.identity(sp.Symbol("x") ** 2, sp.Symbol("x") * sp.Symbol("x"), label="b")
+    tally.mc(MCEstimate(1.0, 0.1, 10), 1.2, label="c")
+    tally.require(2 > 1, "order")
+    tally.skip("rare-event dominated")
+    line = tally.report()
+    assert capsys.readouterr().out.strip() == line
+    assert line.startswith("✓ demo: 4 checks passed (1 within 5σ, max |z| = 2.00; 3 exact)")
+    assert line.endswith("1 skipped (rare-event dominated)")
+
+
+def test_tally_raises_on_a_failing_check_and_on_no_check():
+    from diffnotes.checks import MCEstimate, Tally
+
+    tally = Tally("demo")
+    with pytest.raises(AssertionError, match="outside 5σ"):
+        tally.mc(MCEstimate(1.0, 0.01, 10), 2.0)
+    with pytest.raises(AssertionError, match="fails"):
+        tally.require(False, "order")
+    with pytest.raises(AssertionError, match="no check ran"):
+        Tally("empty").report()
+    with pytest.raises(ValueError, match="reason"):
+        Tally().skip("")
