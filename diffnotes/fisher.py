@@ -38,6 +38,7 @@ from ._validate import (
     check_process,
     check_spectrum,
 )
+from .checks import Tally, mc_estimate
 from .mixtures import CHUNK_ELEMENTS, GaussianMixture
 from .processes import ForwardProcess
 
@@ -74,8 +75,6 @@ def _posterior_trace_cov(mixture: GaussianMixture, x, tt, process) -> torch.Tens
     w = mixture.component_posterior(x, tt, process)
     y = (mixture.means - mixture.mean()).to(x)
     return w @ (y**2).sum(1) - ((w @ y) ** 2).sum(1)
-
-
 
 
 # -- the Fisher matrix -------------------------------------------------------------------------
@@ -217,21 +216,124 @@ def sample_posterior(mixture: GaussianMixture, x, t, process: ForwardProcess, m:
     return x0
 
 
+def posterior_score(mixture: GaussianMixture, x, x0, t, process: ForwardProcess) -> torch.Tensor:
+    r"""The posterior score by the closed-form identity of chapter 6 (eq. 60),
+
+    .. math:: \nabla_x\log p(x_0\mid x) = \frac{\alpha x_0 - x}{\sigma^2} - s(x),
+
+    with the mixture's closed-form score :math:`s`. Shape ``(n, m, d)``.
+
+    Parameters
+    ----------
+    x : tensor ``(n, d)``, the conditioning points; x0 : tensor ``(n, m, d)``, data points
+    (``m`` per conditioning point); t : positive scalar or ``(n,)``.
+    """
+    x, tt = check_mixture_call(mixture, x, t, process)
+    x0 = _check_x0(x0, x)
+    a = process.alpha(tt).to(x).expand(x.shape[0])[:, None, None]
+    s = process.sigma(tt).to(x).expand(x.shape[0])[:, None, None]
+    score = mixture.score(x, tt, process)
+    return (a * x0 - x[:, None, :]) / s**2 - score[:, None, :]
+
+
+def posterior_score_autograd(mixture: GaussianMixture, x, x0, t,
+                             process: ForwardProcess) -> torch.Tensor:
+    r"""The posterior score by automatic differentiation of Bayes' rule, shape ``(n, m, d)``.
+
+    Bayes' rule reads :math:`\log p(x_0\mid x) = \log\mathcal N(x;\alpha x_0, \sigma^2 I) +
+    \log p_0(x_0) - \log p_t(x)`, and the prior term does not depend on :math:`x`. This function
+    differentiates :math:`\log\mathcal N(x;\alpha x_0,\sigma^2 I) - \log p_t(x)` with
+    ``torch.autograd``, where :math:`\log p_t` is the mixture's
+    :meth:`~diffnotes.mixtures.GaussianMixture.log_prob` (a logsumexp of Gaussian log
+    densities). It uses neither the closed-form score nor the identity of
+    :func:`posterior_score`, which it therefore tests (chapter 6). Each of the ``n m`` pairs
+    gets its own copy of ``x``, so one backward pass gives every per-sample gradient.
+
+    Parameters
+    ----------
+    x : tensor ``(n, d)``; x0 : tensor ``(n, m, d)``; t : positive scalar or ``(n,)``.
+    """
+    x, tt = check_mixture_call(mixture, x, t, process)
+    x0 = _check_x0(x0, x)
+    n, m, d = x0.shape
+    a = process.alpha(tt).to(x).expand(n)
+    s = process.sigma(tt).to(x).expand(n)
+    a_rows, s_rows = a.repeat_interleave(m), s.repeat_interleave(m)        # (n m,)
+    t_rows = tt.expand(n).repeat_interleave(m) if tt.ndim else tt
+    with torch.enable_grad():
+        xr = x.detach()[:, None, :].expand(n, m, d).reshape(n * m, d).clone().requires_grad_()
+        resid = xr - a_rows[:, None] * x0.detach().reshape(n * m, d)
+        log_kernel = (-0.5 * (resid**2).sum(1) / s_rows**2
+                      - 0.5 * d * torch.log(2 * torch.pi * s_rows**2))
+        log_post = log_kernel - mixture.log_prob(xr, t_rows, process)
+        (grad,) = torch.autograd.grad(log_post.sum(), xr)
+    return grad.reshape(n, m, d)
+
+
+def _check_x0(x0, x: torch.Tensor) -> torch.Tensor:
+    x0 = torch.as_tensor(x0).to(x)
+    if x0.ndim != 3 or x0.shape[0] != x.shape[0] or x0.shape[2] != x.shape[1]:
+        raise ValueError(f"x0 must have shape (n, m, d) = ({x.shape[0]}, m, {x.shape[1]}); "
+                         f"got {tuple(x0.shape)}")
+    return x0
+
+
 def posterior_score_samples(mixture: GaussianMixture, x, t, process: ForwardProcess, m: int,
                             generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Samples of the posterior score :math:`g = \nabla_x\log p(x_0|x) = (\alpha x_0 -
     x)/\sigma^2 - s(x)` with :math:`x_0 \sim p(x_0|x_t = x)`, shape ``(n, m, d)`` (eq. 59-60).
 
     Their mean is 0 (Tweedie) and the mean of the outer products :math:`g g^\top` is the Fisher
-    information :math:`F(x, t)`: the Monte Carlo definition that chapter 6 checks against
-    :func:`fisher_information`.
+    information :math:`F(x, t)`. The score comes from the identity (:func:`posterior_score`);
+    :func:`check_fisher_definition` uses the autograd score instead.
     """
     x, tt = check_mixture_call(mixture, x, t, process)
     x0 = sample_posterior(mixture, x, tt, process, m, generator)
-    a = process.alpha(tt).to(x).expand(x.shape[0])[:, None, None]
-    s = process.sigma(tt).to(x).expand(x.shape[0])[:, None, None]
-    score = mixture.score(x, tt, process)
-    return (a * x0 - x[:, None, :]) / s**2 - score[:, None, :]
+    return posterior_score(mixture, x, x0, tt, process)
+
+
+def check_fisher_definition(mixture: GaussianMixture, x, t, process: ForwardProcess, m: int,
+                            generator: torch.Generator | None = None, *,
+                            tally: Tally | None = None, fisher=None, score=None,
+                            n_sigma: float = 5.0) -> Tally:
+    r"""Check :func:`fisher_information` against its definition, and the posterior-score
+    identity against autograd, at the points ``x`` (chapter 6, theorem ``thm-fi-fisher``).
+
+    1. Draw ``m`` exact posterior samples :math:`x_0 \sim p(x_0\mid x)` per point
+       (:func:`sample_posterior`).
+    2. Compute :math:`g = \nabla_x\log p(x_0\mid x)` by :func:`posterior_score_autograd`,
+       independently of the identity, and compare it sample by sample with ``score`` (default
+       :func:`posterior_score`, the identity :math:`(\alpha x_0 - x)/\sigma^2 - s(x)`), to
+       rounding (``rtol = 1e-8``).
+    3. Test every mean :math:`\hat E[g_i g_j]` (``i <= j``) against ``fisher`` (default
+       :func:`fisher_information`, :math:`\alpha^2\mathrm{Cov}[x_0|x]/\sigma^4`) by a z-test at
+       ``n_sigma`` standard errors, and each :math:`\hat E[g_i]` against 0.
+
+    ``fisher`` and ``score`` take the arguments of :func:`fisher_information` and
+    :func:`posterior_score`; pass a deliberately wrong one to see the check fail. Raises
+    ``AssertionError`` at the first failing comparison; returns the :class:`Tally` (a new
+    one labelled "F against its definition" unless ``tally`` is given).
+    """
+    x, tt = check_mixture_call(mixture, x, t, process)
+    fisher = fisher_information if fisher is None else fisher
+    score = posterior_score if score is None else score
+    tally = Tally("F against its definition") if tally is None else tally
+    x0 = sample_posterior(mixture, x, tt, process, m, generator)
+    g = posterior_score_autograd(mixture, x, x0, tt, process)
+    name = getattr(process, "name", type(process).__name__)
+    tally.close(score(mixture, x, x0, tt, process), g, rtol=1e-8,
+                atol=1e-8 * float(g.abs().max()),
+                label=f"{name}: posterior score, identity against autograd")
+    F = fisher(mixture, x, tt, process)
+    d = x.shape[1]
+    for p in range(x.shape[0]):
+        for i in range(d):
+            tally.mc(mc_estimate(g[p, :, i]), 0.0, n_sigma=n_sigma,
+                     label=f"{name} point {p}: E[g_{i}] = 0")
+            for j in range(i, d):
+                tally.mc(mc_estimate(g[p, :, i] * g[p, :, j]), float(F[p, i, j]),
+                         n_sigma=n_sigma, label=f"{name} point {p}: F[{i},{j}]")
+    return tally
 
 
 # -- entropy production --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 
 from diffnotes import EDM, VP, GaussianMixture, check_mc, mc_estimate
 from diffnotes.fisher import (
+    check_fisher_definition,
     entropy_production_shares,
     entropy_rate_fisher,
     entropy_rate_jacobian,
@@ -18,6 +19,8 @@ from diffnotes.fisher import (
     fisher_information,
     gaussian_fisher_spectrum,
     normalized_fisher_spectrum,
+    posterior_score,
+    posterior_score_autograd,
     posterior_score_samples,
     sample_posterior,
 )
@@ -82,6 +85,71 @@ def test_fisher_matches_monte_carlo_definition(name, process):
             for j in range(i, mix.d):
                 check_mc(mc_estimate(grads[p, :, i] * grads[p, :, j]), float(F[p, i, j]),
                          label=f"{name} F[{i},{j}]", verbose=False)
+
+
+@pytest.mark.parametrize("name", list(MIXTURES))
+@pytest.mark.parametrize("process", [EDM(), VP()], ids=["edm", "vp"])
+def test_posterior_score_identity_against_autograd(name, process):
+    """(alpha x0 - x)/sigma^2 - s(x) equals autograd of log N(x; alpha x0, sigma^2) - log p_t."""
+    mix = MIXTURES[name]
+    x = torch.randn(4, mix.d, generator=_gen(90), dtype=F64)
+    x0 = torch.randn(4, 5, mix.d, generator=_gen(91), dtype=F64)       # any x0, not only draws
+    for t in (0.3, torch.tensor([0.2, 0.5, 1.0, 2.0], dtype=F64)):
+        torch.testing.assert_close(posterior_score(mix, x, x0, t, process),
+                                   posterior_score_autograd(mix, x, x0, t, process),
+                                   rtol=EXACT_RTOL, atol=CANCEL_ATOL)
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        posterior_score_autograd(mix, x, x0[:2], 0.3, process)
+
+
+@pytest.mark.parametrize("process", [EDM(), VP()], ids=["edm", "vp"])
+def test_check_fisher_definition_passes(process):
+    tally = check_fisher_definition(MIXTURES["full"], torch.randn(2, 3, generator=_gen(92),
+                                                                  dtype=F64),
+                                    0.5, process, 40_000, _gen(93))
+    assert tally.n_mc == 2 * (3 + 6) and tally.n_exact == 1
+
+
+def _wrong_sign_score(mixture, x, x0, t, process):
+    """The identity with the sign of the evidence term flipped: (alpha x0 - x)/sigma^2 + s."""
+    return posterior_score(mixture, x, x0, t, process) + 2 * mixture.score(x, t, process)[:, None]
+
+
+def _wrong_sign_fisher(mixture, x, t, process):
+    """F = J - I/sigma^2 instead of J + I/sigma^2."""
+    s2 = process.sigma(torch.as_tensor(t, dtype=F64)) ** 2
+    return mixture.score_jacobian(x, t, process) - torch.eye(mixture.d, dtype=F64) / s2
+
+
+def _wrong_factor_fisher(mixture, x, t, process):
+    """alpha^2 Cov / sigma^4 off by 10%: the Monte Carlo must see it at 40 000 draws."""
+    return 1.1 * fisher_information(mixture, x, t, process)
+
+
+@pytest.mark.parametrize("broken", [
+    {"score": _wrong_sign_score},
+    {"fisher": _wrong_sign_fisher},
+    {"fisher": _wrong_factor_fisher},
+], ids=["score-sign", "fisher-sign", "fisher-factor"])
+def test_check_fisher_definition_fails_when_the_claim_is_broken(broken):
+    """The chapter's check (same function) raises once either identity is wrong."""
+    x = torch.tensor([[0.2, -0.3, 0.8], [1.5, 0.4, -0.2]], dtype=F64)
+    with pytest.raises(AssertionError, match="✗"):
+        check_fisher_definition(MIXTURES["full"], x, 0.7, EDM(), 40_000, _gen(94), **broken)
+
+
+def test_kernel_is_the_complement_of_the_affine_hull():
+    """Lemma lem-fi-degenerate: points spanning a 2-plane of R^4 (a triangle and its centre)."""
+    basis, _ = torch.linalg.qr(torch.randn(4, 2, generator=_gen(95), dtype=F64))
+    pts = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.3, 0.3]], dtype=F64) @ basis.T
+    mix = GaussianMixture.delta(pts + 0.5)
+    normal = torch.linalg.svd(basis, full_matrices=True)[0][:, 2:]      # (4, 2)
+    for t in (0.3, 1.0):   # positive definite in exact arithmetic at every t; at t << spacing
+        x = mix.noised(t, EDM()).sample(10, _gen(96))   # the weights underflow to one point
+        F = t**2 * fisher_information(mix, x, t, EDM())
+        assert float((F @ normal).abs().max()) < COV_RTOL * 10 / t**2
+        on_hull = torch.linalg.eigvalsh(basis.T @ F @ basis)
+        assert bool((on_hull > 1e-8).all())
 
 
 def test_posterior_sampler_moments():
