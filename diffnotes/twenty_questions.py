@@ -17,6 +17,12 @@ which simulates a batch of games with a truthful or a *lazy* oracle. The lazy or
 chooses an item: it answers question :math:`n` "yes" with probability
 :math:`N(a_{<n}, \text{yes}) / N(a_{<n})`, and the interrogator cannot tell the difference.
 Device follows the ``answers`` tensor (or the ``generator`` for random functions).
+
+The last part links the game to diffusion: :math:`2^m` equally likely points on the corners of a
+box :math:`\prod_i \{\pm a_i\}`, noised by a forward process, carry :math:`m` bits, one per
+coordinate, and :math:`H(x_0 \mid x_t)` in bits rises from 0 to :math:`m` as the noise grows
+(:func:`box_points`, :func:`conditional_entropy_bits`, :func:`sign_question_entropy`,
+:func:`check_box_entropy`).
 """
 
 from __future__ import annotations
@@ -26,18 +32,25 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from ._validate import check_positive_int
+from ._validate import as_time, check_positive_int
+from .checks import MCEstimate, Tally, mc_estimate
+from .mixtures import GaussianMixture
+from .processes import ForwardProcess
 
 __all__ = [
     "Games",
     "binary_entropy",
     "bisection_questions",
+    "box_points",
+    "check_box_entropy",
+    "conditional_entropy_bits",
     "exact_entropy_trajectory",
     "expected_information_gain",
     "mask_tail",
     "masked_entropy",
     "play",
     "random_questions",
+    "sign_question_entropy",
 ]
 
 _LN2 = math.log(2.0)
@@ -410,3 +423,164 @@ def play(answers, n_games: int, generator: torch.Generator,
     first_item = first_item.scatter_reduce(0, last, torch.arange(n_items, device=g.device),
                                            reduce="amin")
     return Games(remaining, strings, first_item[path[:, n_questions]])
+
+
+# --------------------------------------------------------------------------- bits in noise
+
+
+def box_points(scales) -> torch.Tensor:
+    r"""The :math:`2^m` corners of the box :math:`\prod_{i=1}^m \{-a_i, +a_i\}`, shape ``(2^m, m)``.
+
+    Row :math:`k` has coordinate :math:`i` equal to :math:`+a_i` when bit :math:`m-1-i` of
+    :math:`k` is one, else :math:`-a_i`: the rows are the answer strings of :math:`m` yes/no
+    questions, most significant first (chapter 1). Float64, on the device of ``scales`` when it
+    is a tensor.
+
+    Parameters
+    ----------
+    scales : sequence or tensor of ``m >= 1`` positive half-widths :math:`a_i`.
+    """
+    a = torch.as_tensor(scales, dtype=torch.float64)
+    if a.ndim != 1 or a.shape[0] < 1:
+        raise ValueError(f"scales must be a 1-D sequence of m >= 1 numbers; got shape "
+                         f"{tuple(a.shape)}")
+    if not bool(torch.isfinite(a).all()) or bool((a <= 0).any()):
+        raise ValueError("scales must be finite and positive")
+    m = a.shape[0]
+    k = torch.arange(2**m, device=a.device)
+    bits = (k[:, None] >> torch.arange(m - 1, -1, -1, device=a.device)) & 1
+    return (2 * bits - 1).to(torch.float64) * a
+
+
+def conditional_entropy_bits(mixture: GaussianMixture, t: float, process: ForwardProcess,
+                             n: int, generator: torch.Generator) -> MCEstimate:
+    r"""Monte Carlo estimate of :math:`H(x_0 \mid x_t)` in bits for a delta mixture.
+
+    For data on points :math:`y_k` with weights :math:`\pi_k`, the posterior over the points
+    given :math:`x_t = x` is exact, :math:`r_k(x) \propto \pi_k\,\mathcal N(x; \alpha_t y_k,
+    \sigma_t^2 I)` (:meth:`~diffnotes.mixtures.GaussianMixture.component_posterior`), so
+
+    .. math::
+
+        H(x_0 \mid x_t) = \mathbb E\big[-\log_2 p(x_0 \mid x_t)\big]
+            = \mathbb E_{x_t}\Big[-\sum_k r_k(x_t) \log_2 r_k(x_t)\Big] .
+
+    The estimator draws ``n`` pairs :math:`x_0 \sim p_0`, :math:`x_t = \alpha_t x_0 + \sigma_t
+    \varepsilon` and averages the entropy of :math:`r(x_t)` (the inner average over
+    :math:`x_0` given :math:`x_t` done exactly, which lowers the variance). Every per-sample
+    value lies in :math:`[0, \log_2 K]`. Accumulated in float64 (chapter 1).
+
+    Returns
+    -------
+    MCEstimate in bits (mean, standard error, ``n``).
+    """
+    if not mixture.is_delta:
+        raise ValueError("mixture must be a delta mixture (GaussianMixture.delta): the "
+                         "conditional entropy of continuous data is a differential entropy")
+    n = check_positive_int("n", n)
+    g = _check_generator(generator)
+    x0 = mixture.sample(n, g)
+    xt, _ = process.perturb(x0, t, g)
+    r = mixture.component_posterior(xt, t, process)
+    return mc_estimate(-torch.xlogy(r, r).sum(1) / _LN2)
+
+
+def sign_question_entropy(u, *, n_grid: int = 20_001, half_width: float = 12.0) -> torch.Tensor:
+    r"""The entropy in bits of one yes/no question answered through Gaussian noise.
+
+    A fair sign :math:`b = \pm 1` is seen as :math:`x = a b + \sigma\varepsilon`; with
+    :math:`u = a/\sigma` (in a forward process :math:`u = \alpha_t a / \sigma_t`) Bayes' rule
+    gives :math:`P(b = +1 \mid x) = \operatorname{sigmoid}(2 a x / \sigma^2)`, and by symmetry
+
+    .. math::
+
+        H_b(u) = H(b \mid x) = \int \varphi(\varepsilon)\,
+            h_2\big(\operatorname{sigmoid}(2u^2 + 2u\varepsilon)\big)\,\mathrm d\varepsilon ,
+
+    with :math:`\varphi` the standard normal density. Composite Simpson quadrature on
+    :math:`|\varepsilon + u/2| \le` ``half_width``, in float64: the interval holds both the
+    bulk of :math:`\varphi` at :math:`\varepsilon = 0` and the bump of width :math:`1/u` at the
+    decision boundary :math:`\varepsilon = -u`, where the integrand peaks for large
+    :math:`u`. :math:`H_b` falls from 1 bit
+    (:math:`u \to 0`) to 0 (:math:`u \to \infty`). An independent reference for
+    :func:`conditional_entropy_bits` on :func:`box_points` (chapter 1).
+
+    Parameters
+    ----------
+    u : non-negative float or tensor of any shape.
+
+    Returns
+    -------
+    float64 tensor of ``u``'s shape, in bits.
+    """
+    u = torch.as_tensor(u, dtype=torch.float64)
+    if not bool(torch.isfinite(u).all()) or bool((u < 0).any()):
+        raise ValueError("u must be finite and non-negative")
+    n_grid = check_positive_int("n_grid", n_grid)
+    if n_grid < 3 or n_grid % 2 == 0:
+        raise ValueError(f"n_grid must be odd and >= 3 (Simpson's rule); got {n_grid}")
+    s = torch.linspace(-half_width, half_width, n_grid, dtype=torch.float64, device=u.device)
+    w = torch.ones(n_grid, dtype=torch.float64, device=u.device)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    w = w * (s[1] - s[0]) / 3
+    eps = s - u[..., None] / 2
+    z = 2 * u[..., None] ** 2 + 2 * u[..., None] * eps
+    sig = torch.sigmoid(z)
+    h2 = (sig * torch.nn.functional.softplus(-z) + (1 - sig) * torch.nn.functional.softplus(z))
+    phi = torch.exp(-0.5 * eps**2) / math.sqrt(2 * math.pi)
+    return (phi * h2 / _LN2 * w).sum(-1)
+
+
+def check_box_entropy(scales, times, process: ForwardProcess, n: int,
+                      generator: torch.Generator, tally: Tally, *, reference=None,
+                      max_u: float = 3.0) -> dict[float, MCEstimate]:
+    r"""Test :math:`H(x_0 \mid x_t) = \sum_i H_b(\alpha_t a_i / \sigma_t)` on the box corners.
+
+    For :math:`x_0` uniform on :func:`box_points` the coordinates are independent fair signs and
+    the noise is isotropic, so the posterior factorises and the entropy is the sum of the
+    one-question entropies :func:`sign_question_entropy` (chapter 1). At every time the
+    Monte Carlo estimate :func:`conditional_entropy_bits` of the full :math:`2^m`-point mixture
+    is compared with ``reference(scales, t)`` by a :math:`z`-test at :math:`5\sigma`
+    (``tally.mc``; an ``AssertionError`` when it fails). Times where every
+    :math:`u_i = \alpha_t a_i/\sigma_t` exceeds ``max_u`` are skipped and recorded with
+    ``tally.skip``: there the entropy comes from boundary crossings of probability below
+    :math:`\Phi(-u)`, which ``n`` draws do not resolve.
+
+    Parameters
+    ----------
+    scales : the half-widths :math:`a_i`.
+    times : iterable of positive times.
+    process : the forward process.
+    n : draws per time.
+    generator : the source of randomness.
+    tally : a :class:`~diffnotes.checks.Tally` collecting the checks.
+    reference : ``(scales tensor, t) -> float`` in bits; default the sum of
+        :func:`sign_question_entropy`. A wrong formula here makes the check fail.
+    max_u : the largest resolved :math:`u`.
+
+    Returns
+    -------
+    dict from each tested time to its MCEstimate in bits.
+    """
+    a = torch.as_tensor(scales, dtype=torch.float64)
+    mixture = GaussianMixture.delta(box_points(a))
+    if reference is None:
+        def reference(scales_, t_):
+            return float(sign_question_entropy(_snr_amplitude(scales_, t_, process)).sum())
+    out = {}
+    for t in times:
+        t = float(t)
+        if float(_snr_amplitude(a, t, process).min()) > max_u:
+            tally.skip(f"rare-event dominated where every u > {max_u:g}")
+            continue
+        est = conditional_entropy_bits(mixture, t, process, n, generator)
+        tally.mc(est, reference(a, t), label=f"H(x0|x_t) at t = {t:.3g}",
+                 ref_name="sum of one-question entropies")
+        out[t] = est
+    return out
+
+
+def _snr_amplitude(scales: torch.Tensor, t: float, process: ForwardProcess) -> torch.Tensor:
+    """u_i = alpha_t a_i / sigma_t for each half-width a_i."""
+    tt = as_time("t", t)
+    return process.alpha(tt).to(scales) * scales / process.sigma(tt).to(scales)

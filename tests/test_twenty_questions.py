@@ -17,18 +17,24 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diffnotes.checks import check_mc, mc_estimate
+from diffnotes.checks import Tally, check_mc, mc_estimate
 from diffnotes.device import generator
+from diffnotes.mixtures import GaussianMixture
+from diffnotes.processes import EDM, VP
 from diffnotes.twenty_questions import (
     Games,
     binary_entropy,
     bisection_questions,
+    box_points,
+    check_box_entropy,
+    conditional_entropy_bits,
     exact_entropy_trajectory,
     expected_information_gain,
     mask_tail,
     masked_entropy,
     play,
     random_questions,
+    sign_question_entropy,
 )
 
 F64_ATOL = 1e-12  # exact enumeration in float64: only rounding separates the two sides
@@ -341,6 +347,15 @@ def test_play_reproducible():
         lambda: play(bisection_questions(4), 10, cpu(0), oracle="honest"),
         lambda: play(bisection_questions(4), 10, 0),
         lambda: play(torch.zeros(4), 10, cpu(0)),
+        lambda: box_points([]),
+        lambda: box_points([1.0, 0.0]),
+        lambda: box_points([[1.0]]),
+        lambda: sign_question_entropy(-1.0),
+        lambda: sign_question_entropy(1.0, n_grid=100),
+        lambda: conditional_entropy_bits(GaussianMixture(torch.zeros(2, 1), None, 1.0), 1.0,
+                                         EDM(), 10, cpu(0)),
+        lambda: conditional_entropy_bits(GaussianMixture.delta(box_points([1.0])), 1.0, EDM(),
+                                         0, cpu(0)),
     ],
 )
 def test_bad_input_raises_value_error(call):
@@ -372,3 +387,96 @@ def test_play_on_cuda_matches_exact():
     exact = exact_entropy_trajectory(a)
     for n in range(1, a.shape[1]):
         check_mc(mc_estimate(logs[:, n]), exact[n].item(), label=f"H_{n}", verbose=False)
+
+
+# --------------------------------------------------------------------------- bits under noise
+
+
+def _sign_entropy_scipy(u: float) -> float:
+    """H_b(u) = E h2(sigmoid(2u^2 + 2u eps)) by adaptive quadrature (scipy), in bits."""
+    import numpy as np
+    from scipy import integrate
+
+    def integrand(e):
+        z = 2 * u * u + 2 * u * e
+        sig = 1 / (1 + np.exp(-np.clip(z, -700, 700)))
+        h = sig * np.logaddexp(0, -z) + (1 - sig) * np.logaddexp(0, z)
+        return scipy.stats.norm.pdf(e) * h / math.log(2)
+
+    return integrate.quad(integrand, -40, 40, points=[-u, 0.0], limit=400, epsabs=1e-14,
+                          epsrel=1e-12)[0]
+
+
+def test_box_points_are_the_answer_strings():
+    pts = box_points([4.0, 2.0, 1.0])
+    assert pts.shape == (8, 3) and pts.dtype == torch.float64
+    signs = (pts > 0).long()
+    # row k is the binary expansion of k, most significant first
+    assert signs.tolist() == [[(k >> (2 - i)) & 1 for i in range(3)] for k in range(8)]
+    assert torch.equal(pts.abs(), torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64).expand(8, 3))
+
+
+@pytest.mark.parametrize("u", [0.0, 1e-3, 0.05, 0.3, 1.0, 2.0, 3.0, 6.0])
+def test_sign_question_entropy_matches_adaptive_quadrature(u):
+    ref = 1.0 if u == 0 else _sign_entropy_scipy(u)
+    assert abs(float(sign_question_entropy(u)) - ref) < 1e-11
+
+
+def test_sign_question_entropy_limits_and_bounds():
+    u = torch.logspace(-3, 1.5, 200, dtype=torch.float64)
+    h = sign_question_entropy(u)
+    assert bool((h[1:] < h[:-1]).all())                      # strictly decreasing in u
+    lower = 1 - 0.5 * torch.log2(1 + u**2)                   # 1 - Gaussian-channel capacity
+    upper = binary_entropy(torch.special.ndtr(-u))           # Fano
+    assert bool((h >= lower - 1e-12).all()) and bool((h <= upper + 1e-12).all())
+    assert 1 - float(h[0]) < 1e-6 and float(h[-1]) < 1e-60
+
+
+def test_conditional_entropy_bits_one_point_and_limits():
+    one = GaussianMixture.delta(torch.zeros(1, 2))
+    est = conditional_entropy_bits(one, 1.0, EDM(), 100, cpu(0))
+    assert est.value == 0.0 and est.stderr == 0.0
+    eight = GaussianMixture.delta(box_points([1.0, 1.0, 1.0]))
+    assert conditional_entropy_bits(eight, 1e-2, EDM(), 1000, cpu(1)).value < 1e-12
+    assert 3 - conditional_entropy_bits(eight, 1e4, EDM(), 1000, cpu(2)).value < 1e-6
+
+
+@pytest.mark.parametrize("process", [EDM(), VP()], ids=["EDM", "VP"])
+def test_box_entropy_is_the_sum_of_question_entropies(process):
+    tally = Tally("box")
+    got = check_box_entropy([2.0, 0.5], [0.2, 0.5, 1.0, 2.0], process, 20_000, cpu(3), tally)
+    assert len(got) + len(tally.skipped) == 4 and tally.n_mc == len(got) >= 3
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        # nats instead of bits
+        lambda a, t: float(sign_question_entropy(a / t).sum()) * math.log(2),
+        # the separation 2a_i taken for the half-width a_i
+        lambda a, t: float(sign_question_entropy(2 * a / t).sum()),
+        # the three questions taken as one: the entropy of the coarsest alone
+        lambda a, t: float(sign_question_entropy(a.max() / t)) * len(a),
+    ],
+    ids=["nats", "separation", "one-question"],
+)
+def test_box_entropy_check_fails_on_a_wrong_formula(wrong):
+    scales, times = [10.0, 1.0, 0.1], [0.1, 1.0, 10.0]
+    check_box_entropy(scales, times, EDM(), 20_000, cpu(4), Tally("right"))  # passes
+    with pytest.raises(AssertionError, match="outside 5σ"):
+        check_box_entropy(scales, times, EDM(), 20_000, cpu(4), Tally("wrong"), reference=wrong)
+
+
+def test_box_entropy_check_skips_unresolved_times():
+    tally = Tally("box")
+    got = check_box_entropy([1.0], [0.1, 1.0], EDM(), 1000, cpu(5), tally)
+    assert list(got) == [1.0] and len(tally.skipped) == 1 and "rare-event" in tally.skipped[0]
+
+
+def test_masking_increments_are_the_reversed_gains_and_not_the_gains():
+    """The masking lemma as the book checks it: M_(k+1) - M_k = G_(Q-k), not G_(k+1)."""
+    a = random_questions(40, 12, 0.3, cpu(6))
+    up = masked_entropy(a).diff()
+    gains = expected_information_gain(a)
+    assert torch.allclose(up, gains.flip(0), atol=F64_ATOL, rtol=0)
+    assert not torch.allclose(up, gains, atol=1e-3, rtol=0)
