@@ -1,4 +1,4 @@
-"""The notebook mechanism (tools/notebooks.py): install cells, pairs, student versions."""
+"""The notebook mechanism (tools/notebooks.py): install cells, the three exported versions."""
 
 import re
 import subprocess
@@ -28,7 +28,7 @@ def test_pairs_and_install_cells_in_sync():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_only_the_first_code_cell_installs(page):
-    nb = notebooks.paired_notebook(page)
+    nb = notebooks.exported_notebook(page, "reader")
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     assert code[0] == notebooks.install_cell_source()
     for source in code[1:]:
@@ -71,6 +71,21 @@ def test_one_place_holds_the_repository():
     assert notebooks.install_cell_source().count(cfg["url"]) == 1
 
 
+def synthetic_notebook(tmp_path, text):
+    path = tmp_path / "book" / "01_x.md"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("---\nkernelspec:\n  name: python3\n  display_name: Python 3\n"
+                    "  language: python\njupytext:\n  text_representation:\n"
+                    "    extension: .md\n    format_name: myst\n---\n" + text)
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: C\n    numbered: true\n"
+        "    chapters:\n      - file: book/01_x\n")
+    for name in ("_config.yml", "references.bib"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    return path
+
+
 SYNTHETIC = """\
 (ch-x)=
 # Title
@@ -87,10 +102,6 @@ Add.
 
 Secret prose.
 
-```python
-secret_inline = 1
-```
-
 ```{code-cell} ipython3
 secret_code = 2
 ```
@@ -100,54 +111,53 @@ More secret.
 ````{solution-end}
 ````
 
-````{solution} ex-x-other
+````{solution} ex-x-sum
 :class: dropdown
 
 Old-style secret.
-
-```python
-old_secret = 3
-```
 ````
 
 Kept text.
 """
 
 
-def synthetic_notebook(tmp_path, text=SYNTHETIC):
-    path = tmp_path / "01_x.md"
-    path.write_text("---\nkernelspec:\n  name: python3\n  display_name: Python 3\n"
-                    "  language: python\njupytext:\n  text_representation:\n"
-                    "    extension: .md\n    format_name: myst\n---\n" + text)
-    return path
-
-
-def test_stripper_removes_gated_and_plain_solutions(tmp_path):
-    student = notebooks.student_notebook(synthetic_notebook(tmp_path))
+def test_versions_of_a_synthetic_page(tmp_path):
+    path = synthetic_notebook(tmp_path, SYNTHETIC)
+    b = notebooks.export.Book(tmp_path)
+    student = notebooks.exported_notebook(path, "student", b)
     text = "\n".join(c.source for c in student.cells)
-    assert "secret" not in text.lower()
-    assert "solution" not in text.replace(notebooks.STUDENT_BANNER, "")
-    assert "ex-x-sum" in text and "Kept text." in text and "Student version" in text
-    instructor = notebooks.student_notebook(synthetic_notebook(tmp_path), solutions=True)
-    assert "secret_code = 2" in "\n".join(c.source for c in instructor.cells)
+    assert "secret" not in text.lower() and "Solution" not in text
+    assert "**Exercise 1.1 (Sum (compute)).**" in text and "Kept text." in text
+    assert "Student version" in text
+    reader = notebooks.exported_notebook(path, "reader", b)
+    code = [c for c in reader.cells if "secret_code" in c.source]
+    assert len(code) == 1 and code[0].metadata["cellView"] == "form"
+    assert code[0].metadata["jupyter"]["source_hidden"] is True
+    assert code[0].source.startswith("# @title Solution to Exercise 1.1")
+    prose = [c.source for c in reader.cells if "secret" in c.source.lower() and c is not code[0]]
+    assert len(prose) == 2 and all(p.startswith("<details>") for p in prose)
+    instructor = notebooks.exported_notebook(path, "instructor", b)
+    text = "\n".join(c.source for c in instructor.cells)
+    assert "secret_code = 2" in text and "**Solution to Exercise 1.1 (Sum (compute)).**" in text
+    assert "<details>" not in text
 
 
-def test_stripper_rejects_an_unclosed_solution(tmp_path):
+def test_an_unclosed_solution_is_an_error(tmp_path):
     text = SYNTHETIC.replace("````{solution-end}\n````\n", "")
-    with pytest.raises(ValueError, match="solution-end"):
-        notebooks.student_notebook(synthetic_notebook(tmp_path, text))
+    synthetic_notebook(tmp_path, text)
+    with pytest.raises(notebooks.export.ExportError, match="solution"):
+        notebooks.export.Book(tmp_path)
 
 
 def solution_code_lines(page):
-    """Non-trivial lines of every code cell inside a gated solution of ``page``."""
-    lines, inside = set(), False
-    for cell in notebooks.paired_notebook(page).cells:
+    """Non-trivial lines of every code cell of a solution (from the instructor version)."""
+    lines = set()
+    nb = notebooks.exported_notebook(page, "instructor")
+    inside = False
+    for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for line in cell.source.split("\n"):
-                if "{solution-start}" in line:
-                    inside = True
-                elif "{solution-end}" in line:
-                    inside = False
+            inside = cell.source.startswith("**Solution to ") or (inside and not re.match(
+                r"\*\*(Exercise|Theorem|Lemma|Definition)|#", cell.source))
         elif inside:
             lines |= {ln.strip() for ln in cell.source.split("\n")
                       if len(ln.strip()) > 25 and not ln.strip().startswith(("#", "from ",
@@ -157,17 +167,17 @@ def solution_code_lines(page):
 
 @pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.stem)
 def test_no_solution_survives_in_a_student_notebook(page):
-    student = notebooks.student_notebook(page)
+    student = notebooks.exported_notebook(page, "student")
     text = "\n".join(c.source for c in student.cells)
-    assert not re.search(r"\{solution(-start|-end)?\}", text)
+    assert "Solution to" not in text and "<details>" not in text
     code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
-    leaked = [ln for ln in solution_code_lines(page) if ln in code]
+    leaked = [ln for ln in solution_code_lines(page) if ln in code and "check(" not in ln]
     assert leaked == []
     labels = re.findall(r":label: (ex-[\w-]+)", page.read_text())
     assert labels, "a chapter has exercises"
     for label in labels:
         assert f'check("{label}", answer)' in code, f"{label}: no answer cell"
-    instructor = notebooks.student_notebook(page, solutions=True)
+    instructor = notebooks.exported_notebook(page, "instructor")
     assert len(instructor.cells) > len(student.cells)
 
 

@@ -1,28 +1,32 @@
-"""The book's notebooks: the Colab install cell, the paired ``.ipynb`` files, student versions,
+"""The book's notebooks: the Colab install cell, the exported notebooks in three versions,
 and the table of exercises on the teaching page.
 
 Every page of the table of contents that is a notebook (its front matter has a ``kernelspec``)
-gets three things from this one mechanism, so that a new chapter needs nothing by hand:
+gets these from this one mechanism, so that a new chapter needs nothing by hand:
 
 * its first code cell is the Colab install cell, written from the template below with the
   repository URL of ``_config.yml`` (the one place that holds it) and the release of
   ``pyproject.toml``;
-* a paired ``.ipynb`` beside the ``.md``, made by jupytext and committed without outputs, which
-  the book's launch buttons open in Colab;
-* a student version (solutions removed, answer cells kept) and an instructor version under
-  ``_build/student`` and ``_build/instructor``.
+* three notebooks exported from the page by :mod:`export` (numbered theorems, equations and
+  references as on the site, macros expanded, captions in markdown), committed without
+  outputs, never edited by hand:
+
+  - *reader*, ``book/<page>.ipynb``, what the site's Colab button opens: solutions present
+    but hidden until asked for (prose in ``<details>``, code in a collapsed cell);
+  - *student*, ``notebooks/student/<page>.ipynb``: no solutions, the answer cells kept, and a
+    markdown cell for the answer to each explain exercise;
+  - *instructor*, ``notebooks/instructor/<page>.ipynb``: the solutions shown.
 
 Usage::
 
-    python tools/notebooks.py sync                  # rewrite install cells, regenerate .ipynb
-    python tools/notebooks.py check                 # exit 1 if any pair is out of sync
-    python tools/notebooks.py student [--solutions] [--out DIR]
+    python tools/notebooks.py sync                  # install cells, export all three versions
+    python tools/notebooks.py check                 # exit 1 if anything is out of date
+    python tools/notebooks.py student [--solutions] [--out DIR]   # copies under _build/
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import re
 import sys
 from pathlib import Path
@@ -31,6 +35,10 @@ import jupytext
 import nbformat
 import tomllib
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,14 +56,27 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", source],
                    check=True)'''
 
+READER_BANNER = """\
+This notebook is the book's page {page}, exported for Colab and Jupyter: theorem, equation
+and figure numbers are the site's, and every reference links there. Run the cells in order.
+The solutions of the exercises are hidden: click **Solution** to open one (its code is in a
+collapsed cell; run it to check)."""
+
 STUDENT_BANNER = """\
-**Student version.** The solutions are removed. After each exercise there is an answer cell:
-set `answer` and run it, and `check` tells you whether you are right, with a hint when you are
-not. Nothing is sent anywhere; the checks run in this notebook."""
+**Student version** of {page}. The solutions are removed. After each exercise there is an
+answer cell: set `answer` and run it, and `check` tells you whether you are right, with a
+hint when you are not. Nothing is sent anywhere; the checks run in this notebook."""
 
 INSTRUCTOR_BANNER = """\
-**Instructor version.** Solutions included. Each reference solution ends with
-`check(...).require()`, the same self-check the students use."""
+**Instructor version** of {page}. Solutions included and shown. Each reference solution
+ends with `check(...).require()`, the same self-check the students use."""
+
+
+BANNERS = {"reader": READER_BANNER, "student": STUDENT_BANNER,
+           "instructor": INSTRUCTOR_BANNER}
+# Where each version of a page's notebook is committed (Colab opens them from GitHub).
+VERSIONS = {"reader": ROOT / "book", "student": ROOT / "notebooks" / "student",
+            "instructor": ROOT / "notebooks" / "instructor"}
 
 
 def config() -> dict:
@@ -106,13 +127,95 @@ def with_install_cell(text: str) -> str:
     return text[: m.start(2)] + install_cell_source() + text[m.end(2):]
 
 
-def paired_notebook(md_path: Path) -> nbformat.NotebookNode:
-    """The ``.ipynb`` paired with ``md_path``: jupytext's conversion, without outputs."""
-    nb = jupytext.read(md_path)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return nb
+def _docname(md_path: Path, root: Path = ROOT) -> str:
+    return md_path.resolve().relative_to(root.resolve()).with_suffix("").as_posix()
+
+
+_BOOK = {}
+
+
+def book(refresh: bool = False):
+    """The whole book, read and numbered once per process (:class:`export.Book`)."""
+    if refresh or "book" not in _BOOK:
+        _BOOK["book"] = export.Book(ROOT)
+    return _BOOK["book"]
+
+
+def _code_metadata(cell, *, hidden_title: str | None = None) -> tuple[str, dict]:
+    """A code cell's source and metadata: its tags kept; a cell hidden on the site (tag
+    ``hide-input``) or a solution's code collapsed in Colab (``cellView: form`` and a
+    ``# @title`` line) and in Jupyter (``source_hidden``)."""
+    tags = list(cell.metadata.get("tags", []))
+    meta = {"tags": tags} if tags else {}
+    source = cell.source
+    if hidden_title is None and "hide-input" in tags:
+        hidden_title = "Code of the output below (hidden on the site)"
+    if hidden_title is not None:
+        source = f"# @title {hidden_title}\n{source}"
+        meta["cellView"] = "form"
+        meta["jupyter"] = {"source_hidden": True}
+    return source, meta
+
+
+def exported_notebook(md_path: Path, version: str = "reader",
+                      the_book: export.Book | None = None) -> nbformat.NotebookNode:
+    """One page exported (:mod:`export`) as the ``reader``, ``student`` or ``instructor``
+    notebook; ``the_book`` is this repository's book unless given (tests give their own)."""
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {sorted(VERSIONS)}, not {version!r}")
+    b = the_book or book()
+    doc = _docname(md_path, b.root)
+    cells, cited = export.export_cells(b, doc)
+    from diffnotes.selfcheck import exercises
+
+    keys = exercises()
+    out: list = []
+    seen: set[str] = set()
+    for cell in cells:
+        label = cell.solution
+        if label is not None:
+            if version == "student":
+                continue
+            first = label not in seen
+            seen.add(label)
+            lead = "Solution to " + b.numbered(label)
+            if cell.kind == "code":
+                title = lead + " (code)" if version == "reader" else None
+                source, meta = _code_metadata(cell, hidden_title=title)
+                out.append(nbformat.v4.new_code_cell(source, metadata=meta))
+            elif version == "reader":
+                summary = lead if first else lead + ", continued"
+                out.append(nbformat.v4.new_markdown_cell(
+                    f"<details>\n<summary><b>{summary}</b> (click to show)</summary>\n\n"
+                    f"{cell.source}\n\n</details>"))
+            else:
+                text = f"**{lead}.**\n\n{cell.source}" if first else cell.source
+                out.append(nbformat.v4.new_markdown_cell(text))
+            continue
+        if cell.kind == "code":
+            source, meta = _code_metadata(cell)
+            out.append(nbformat.v4.new_code_cell(source, metadata=meta))
+            continue
+        out.append(nbformat.v4.new_markdown_cell(cell.source))
+        if cell.role.startswith("exercise:") and version == "student":
+            ex = cell.role.split(":", 1)[1]
+            key = keys.get(ex)
+            if key is not None and key.kind == "explain":
+                out.append(nbformat.v4.new_markdown_cell(
+                    f"**Your answer to {b.numbered(ex).split(' (')[0]}** (double-click this "
+                    "cell and write it here; then set `answer` below and run the check):\n\n"
+                    "..."))
+    if cited:
+        out.append(nbformat.v4.new_markdown_cell(export.references_cell(b, cited)))
+    banner = BANNERS[version].format(page=b.url(doc))
+    out = out[:1] + [nbformat.v4.new_markdown_cell(banner)] + out[1:]
+    kernelspec = jupytext.read(md_path).metadata.get("kernelspec")
+    return export.new_notebook(out, kernelspec)
+
+
+def notebook_path(md_path: Path, version: str) -> Path:
+    """Where a page's notebook of ``version`` is committed (the reader's beside the page)."""
+    return VERSIONS[version] / md_path.with_suffix(".ipynb").name
 
 
 def _comparable(nb) -> list:
@@ -121,7 +224,8 @@ def _comparable(nb) -> list:
 
 
 def out_of_sync() -> list[str]:
-    """Problems found: install cells that differ from the template, stale or missing pairs."""
+    """Problems found: install cells that differ from the template, stale or missing
+    notebooks (any version), a stale table of exercises."""
     problems = []
     if with_exercise_table(TEACHING.read_text()) != TEACHING.read_text():
         problems.append(f"{TEACHING.relative_to(ROOT)}: the table of exercises is stale")
@@ -130,15 +234,25 @@ def out_of_sync() -> list[str]:
         text = md.read_text()
         if with_install_cell(text) != text:
             problems.append(f"{rel}: first code cell is not the install cell")
-        ipynb = md.with_suffix(".ipynb")
-        if not ipynb.exists():
-            problems.append(f"{ipynb.relative_to(ROOT)}: missing")
-            continue
-        saved = nbformat.read(ipynb, as_version=4)
-        if any(c.get("outputs") for c in saved.cells if c.cell_type == "code"):
-            problems.append(f"{ipynb.relative_to(ROOT)}: committed with outputs")
-        if _comparable(saved) != _comparable(paired_notebook(md)):
-            problems.append(f"{ipynb.relative_to(ROOT)}: out of sync with {rel}")
+        for version in VERSIONS:
+            ipynb = notebook_path(md, version)
+            name = ipynb.relative_to(ROOT)
+            if not ipynb.exists():
+                problems.append(f"{name}: missing")
+                continue
+            saved = nbformat.read(ipynb, as_version=4)
+            if any(c.get("outputs") for c in saved.cells if c.cell_type == "code"):
+                problems.append(f"{name}: committed with outputs")
+            try:
+                fresh = exported_notebook(md, version)
+            except export.ExportError as exc:
+                problems.append(f"{rel}: cannot be exported: {exc}")
+                break
+            if _comparable(saved) != _comparable(fresh):
+                problems.append(f"{name}: out of date with {rel}")
+    stale = {p for v in VERSIONS for p in VERSIONS[v].glob("*.ipynb")} - {
+        notebook_path(md, v) for md in notebook_pages() for v in VERSIONS}
+    problems += [f"{p.relative_to(ROOT)}: no page of the book exports it" for p in sorted(stale)]
     return problems
 
 
@@ -175,8 +289,8 @@ def with_exercise_table(text: str) -> str:
 
 
 def sync() -> list[Path]:
-    """Rewrite every install cell, regenerate every pair and the teaching page's table of
-    exercises; return the files written."""
+    """Rewrite every install cell, export every page's three notebooks and the teaching
+    page's table of exercises; return the files written."""
     written = []
     text = TEACHING.read_text()
     if with_exercise_table(text) != text:
@@ -188,72 +302,22 @@ def sync() -> list[Path]:
         if new != text:
             md.write_text(new)
             written.append(md)
-        ipynb = md.with_suffix(".ipynb")
-        nb = paired_notebook(md)
-        if not ipynb.exists() or _comparable(nbformat.read(ipynb, as_version=4)) != \
-                _comparable(nb):
-            jupytext.write(nb, ipynb, fmt="ipynb")
-            written.append(ipynb)
+    book(refresh=True)
+    for md in notebook_pages():
+        for version in VERSIONS:
+            path = notebook_path(md, version)
+            nb = exported_notebook(md, version)
+            if not path.exists() or _comparable(nbformat.read(path, as_version=4)) != \
+                    _comparable(nb):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, path)
+                written.append(path)
     return written
-
-
-# --------------------------------------------------------------------------------------------
-# Student and instructor versions
-
-_FENCE_OPEN = re.compile(r"^(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}")
-
-
-def _strip_solutions_md(lines: list[str], state: dict) -> list[str]:
-    """Drop solution text from markdown ``lines``; ``state['in']`` carries a gated solution
-    (``solution-start`` ... ``solution-end``) across cells."""
-    out, i = [], 0
-    while i < len(lines):
-        line = lines[i]
-        m = _FENCE_OPEN.match(line)
-        if m:
-            fence, name = m.group(1), m.group(2)
-            # skip the directive block up to its closing fence (same character, as long or longer)
-            j = i + 1
-            close = re.compile(rf"^{re.escape(fence[0])}{{{len(fence)},}}\s*$")
-            while j < len(lines) and not close.match(lines[j]):
-                j += 1
-            i = j + 1
-            if name == "solution-start":
-                state["in"] = True
-            elif name == "solution-end":
-                state["in"] = False
-            continue
-        if not state["in"]:
-            out.append(line)
-        i += 1
-    return out
 
 
 def student_notebook(md_path: Path, *, solutions: bool = False) -> nbformat.NotebookNode:
     """The notebook handed to students (``solutions=False``) or instructors (``True``)."""
-    nb = paired_notebook(md_path)
-    state = {"in": False}
-    cells = []
-    for cell in nb.cells:
-        if solutions:
-            cells.append(cell)
-            continue
-        if cell.cell_type == "markdown":
-            text = "\n".join(_strip_solutions_md(cell.source.split("\n"), state)).strip("\n")
-            if text.strip():
-                cell = copy.deepcopy(cell)
-                cell.source = text
-                cells.append(cell)
-        elif not state["in"]:
-            cells.append(cell)
-    if state["in"]:
-        raise ValueError(f"{md_path.name}: a solution-start has no matching solution-end")
-    banner = nbformat.v4.new_markdown_cell(INSTRUCTOR_BANNER if solutions else STUDENT_BANNER)
-    # after the title cell, so the notebook still opens with the chapter's title
-    nb.cells = cells[:1] + [banner] + cells[1:]
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i}"
-    return nb
+    return exported_notebook(md_path, "instructor" if solutions else "student")
 
 
 def write_student_versions(out: Path, *, solutions: bool = False) -> list[Path]:
