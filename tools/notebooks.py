@@ -227,8 +227,11 @@ def out_of_sync() -> list[str]:
     """Problems found: install cells that differ from the template, stale or missing
     notebooks (any version), a stale table of exercises."""
     problems = []
-    if with_exercise_table(TEACHING.read_text()) != TEACHING.read_text():
-        problems.append(f"{TEACHING.relative_to(ROOT)}: the table of exercises is stale")
+    if with_generated_lists(TEACHING.read_text()) != TEACHING.read_text():
+        problems.append(f"{TEACHING.relative_to(ROOT)}: the table of exercises or the list "
+                        "of student notebooks is stale")
+    if with_notebooks_table(NOTEBOOKS_PAGE.read_text()) != NOTEBOOKS_PAGE.read_text():
+        problems.append(f"{NOTEBOOKS_PAGE.relative_to(ROOT)}: the table of notebooks is stale")
     for md in notebook_pages():
         rel = md.relative_to(ROOT)
         text = md.read_text()
@@ -288,14 +291,75 @@ def with_exercise_table(text: str) -> str:
     return _TABLE.sub(lambda m: m.group(1) + exercise_table() + m.group(2), text)
 
 
+NOTEBOOKS_PAGE = ROOT / "book" / "notebooks.md"
+_NB_TABLE = re.compile(r"(<!-- notebooks:start -->\n).*?(<!-- notebooks:end -->)", re.S)
+
+
+def colab_url(path: Path) -> str:
+    """The address at which Colab opens a committed notebook from the repository."""
+    c = config()
+    org_repo = c["url"].removeprefix("https://github.com/")
+    return (f"https://colab.research.google.com/github/{org_repo}/blob/{c['branch']}/"
+            f"{path.relative_to(ROOT).as_posix()}")
+
+
+def notebooks_table() -> str:
+    """The Notebooks page's table: an "Open in Colab" link per chapter and version, and the
+    PDF."""
+    rows = []
+    for md in notebook_pages():
+        label = re.search(r"^\(([\w-]+)\)=\s*\n#", md.read_text(), re.M)
+        where = f"{{ref}}`{label.group(1)}`" if label else md.stem
+        links = " | ".join(f"[{version}]({colab_url(notebook_path(md, version))})"
+                           for version in VERSIONS)
+        rows.append(f"| {where} | {links} |")
+    header = "| chapter | " + " | ".join(VERSIONS) + " |\n|" + " --- |" * (len(VERSIONS) + 1)
+    pdf = export.site_url(ROOT) + "book.pdf"
+    return ("Open in Colab:\n\n" + header + "\n" + "\n".join(rows) + "\n\n"
+            f"The whole book is also one [PDF]({pdf}), printed from the site's pages by "
+            "`make pdf`.\n")
+
+
+_STUDENT_LIST = re.compile(r"(<!-- student:start -->\n).*?(<!-- student:end -->)", re.S)
+
+
+def student_links() -> str:
+    """The teaching page's list of the student notebooks, each opened in Colab."""
+    lines = []
+    for md in notebook_pages():
+        label = re.search(r"^\(([\w-]+)\)=\s*\n#", md.read_text(), re.M)
+        where = f"{{ref}}`{label.group(1)}`" if label else md.stem
+        lines.append(f"- {where}: [student notebook in Colab]"
+                     f"({colab_url(notebook_path(md, 'student'))})")
+    return "\n".join(lines) + "\n"
+
+
+def with_generated_lists(text: str) -> str:
+    """The teaching page with its table of exercises and its list of student notebooks."""
+    text = with_exercise_table(text)
+    if not _STUDENT_LIST.search(text):
+        raise ValueError("text must contain the <!-- student:start/end --> markers")
+    return _STUDENT_LIST.sub(lambda m: m.group(1) + student_links() + m.group(2), text)
+
+
+def with_notebooks_table(text: str) -> str:
+    if not _NB_TABLE.search(text):
+        raise ValueError("text must contain the <!-- notebooks:start/end --> markers")
+    return _NB_TABLE.sub(lambda m: m.group(1) + notebooks_table() + m.group(2), text)
+
+
 def sync() -> list[Path]:
     """Rewrite every install cell, export every page's three notebooks and the teaching
     page's table of exercises; return the files written."""
     written = []
     text = TEACHING.read_text()
-    if with_exercise_table(text) != text:
-        TEACHING.write_text(with_exercise_table(text))
+    if with_generated_lists(text) != text:
+        TEACHING.write_text(with_generated_lists(text))
         written.append(TEACHING)
+    text = NOTEBOOKS_PAGE.read_text()
+    if with_notebooks_table(text) != text:
+        NOTEBOOKS_PAGE.write_text(with_notebooks_table(text))
+        written.append(NOTEBOOKS_PAGE)
     for md in notebook_pages():
         text = md.read_text()
         new = with_install_cell(text)
