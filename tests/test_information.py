@@ -11,7 +11,9 @@ import torch
 from scipy import integrate
 
 from diffnotes import EDM, VE, VP, GaussianMixture, check_mc, mc_estimate
+from diffnotes.checks import Tally
 from diffnotes.information import (
+    check_entropy_rate_1d,
     coherence,
     conditional_entropy_path,
     dsm_factor,
@@ -20,9 +22,11 @@ from diffnotes.information import (
     entropy_rate_posterior,
     entropy_rate_samples,
     entropy_rate_score_norm,
+    expect_1d,
     gaussian_entropy_rate,
     immse_factor,
     max_bandwidth,
+    paired_z_test,
     posterior_concentration,
     train_denoiser,
 )
@@ -133,6 +137,61 @@ def test_posterior_and_marginal_entropies_differ_by_data_entropy():
         marg = _quad_expect(mix, lambda x, t=t: conditional_entropy_path(
             mix, x, t, EDM(), method="marginal"), t, EDM())
         assert post - marg == pytest.approx(h0, rel=QUAD_RTOL)
+
+
+# -- the book's quadrature check of the I-MMSE rate, and what breaks it ---------------------------
+TWO_POINTS = GaussianMixture.delta(torch.tensor([[-1.0], [1.0]], dtype=F64))
+
+
+def test_expect_1d_matches_adaptive_quadrature():
+    mix = MIX_1D["gauss"]
+    for proc, t in ((EDM(), 0.3), (VP(), 0.6)):
+        f = lambda x, t=t, proc=proc: entropy_rate_posterior(mix, x, t, proc)  # noqa: E731
+        assert expect_1d(mix, f, t, proc) == pytest.approx(_quad_expect(mix, f, t, proc),
+                                                             rel=QUAD_RTOL)
+
+
+@pytest.mark.parametrize("mix", [TWO_POINTS, MIX_1D["delta"], MIX_1D["gauss"]],
+                         ids=["two points", "three points", "three Gaussians"])
+@pytest.mark.parametrize("proc,t", [(EDM(), 0.2), (EDM(), 1.5), (VP(), 0.05), (VP(), 0.7),
+                                    (VE(0.05, 20.0), 0.3)])
+def test_check_entropy_rate_1d_holds(mix, proc, t):
+    tally = Tally("I-MMSE")
+    assert check_entropy_rate_1d(mix, t, proc, tally=tally) < 1e-7
+    assert tally.n_exact == 1
+
+
+@pytest.mark.parametrize("factor", [
+    lambda t, p: 1 / t**2,                        # one power of t lost (the F'(τ) step wrong)
+    lambda t, p: 1 / (2 * t**3),                  # the ½ of the I-MMSE relation applied twice
+    lambda t, p: (1 + 1e-5) / t**3,               # right form, wrong by one part in 10^5
+], ids=["1/t^2", "1/(2t^3)", "1.00001/t^3"])
+def test_check_entropy_rate_1d_fails_on_a_wrong_rate(factor):
+    # the claim broken once: the same check with a wrong I-MMSE factor must raise
+    with pytest.raises(AssertionError, match="dH/dt"):
+        check_entropy_rate_1d(TWO_POINTS, 0.7, EDM(), factor=factor)
+
+
+def test_paired_z_test_reports_zero_and_rare_cases_as_skipped():
+    g = _gen(20)
+    tally = Tally("paired")
+    zeros = torch.zeros(500, dtype=F64)
+    assert paired_z_test(zeros, zeros.clone(), tally) is None     # identical: not a test
+    spikes = torch.zeros(500, dtype=F64)
+    spikes[:3] = 1e3                                               # three paths carry it all
+    assert paired_z_test(spikes, zeros, tally) is None
+    assert tally.n_checks == 0 and len(tally.skipped) == 2
+    with pytest.raises(AssertionError, match="no check ran"):
+        tally.report(verbose=False)
+    a = torch.randn(2000, dtype=F64, generator=g)
+    b = a + 0.1 * torch.randn(2000, dtype=F64, generator=g)
+    z = paired_z_test(a, b, tally, label="same mean")
+    assert z is not None and abs(z) < 5 and tally.n_mc == 1
+    line = tally.report(verbose=False)
+    assert "1 check passed" in line and "2 skipped" in line
+    # a real difference of means fails
+    with pytest.raises(AssertionError):
+        paired_z_test(a + 0.1, b, tally, label="shifted")
 
 
 # -- Monte Carlo estimators in higher dimension -------------------------------------------------
