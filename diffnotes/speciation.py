@@ -39,6 +39,7 @@ classes by one-dimensional quadrature, the reference for both. :func:`speciation
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -50,22 +51,30 @@ from ._validate import (
     check_process,
     check_weights,
 )
-from .checks import MCEstimate
+from .checks import MCEstimate, Tally, mc_estimate
 from .mixtures import CHUNK_ELEMENTS, GaussianMixture, _chunk_elements
 from .processes import VP, ForwardProcess
 
 __all__ = [
+    "PathwiseEntropy",
     "class_entropy",
     "class_entropy_samples",
+    "check_pathwise_variance",
+    "draw_variance_estimate",
+    "draw_variance_gap",
     "effective_snr",
     "mixture_gram",
     "overlap_term_samples",
+    "pathwise_entropy_samples",
+    "posterior_draws",
     "reduced_class_entropy_samples",
     "rescaled_mixture",
     "speciation_time",
     "top_covariance_eigenvalue",
+    "two_class_conditional_entropy",
     "two_class_phi",
     "variance_estimate",
+    "within_class_entropies",
 ]
 
 
@@ -295,43 +304,147 @@ def reduced_class_entropy_samples(gram, gamma, n: int,
     return out
 
 
+def _check_isotropic_density(mixture: GaussianMixture, who: str) -> None:
+    if not isinstance(mixture, GaussianMixture):
+        raise ValueError(f"mixture must be a GaussianMixture; got {type(mixture).__name__}")
+    if not mixture.isotropic or bool((mixture.variances <= 0).any()):
+        raise ValueError(f"{who} needs isotropic components with positive variances "
+                         "(for a delta mixture x_0 is discrete and h is the class entropy)")
+
+
+def _scalar_coeffs(mixture: GaussianMixture, x, t, process: ForwardProcess):
+    check_process(process)
+    x = as_points("x", x, mixture.d)
+    tt = as_time("t", t, like=x)
+    if tt.ndim != 0:
+        raise ValueError("t must be a scalar")
+    return x, tt, process.alpha(tt), process.sigma(tt)
+
+
+def posterior_draws(mixture: GaussianMixture, x, t, process: ForwardProcess,
+                    generator: torch.Generator | None = None, draws: int = 1) -> torch.Tensor:
+    r"""Exact draws of :math:`x_0 \sim p(x_0\mid x_t = x)` for isotropic Gaussian classes,
+    shape ``(draws, n, d)``.
+
+    The posterior is itself a Gaussian mixture: class :math:`c` with probability
+    :math:`r_c(x)`, then :math:`x_0 \sim \mathcal N(\mu_c(x), P_c I)` with
+
+    .. math:: P_c = \frac{v_c\sigma^2}{\alpha^2 v_c + \sigma^2}, \qquad
+        \mu_c(x) = m_c + \frac{\alpha v_c}{\alpha^2 v_c + \sigma^2}(x - \alpha m_c) .
+
+    Each of the ``draws`` rows is independent given ``x``.
+    """
+    _check_isotropic_density(mixture, "posterior_draws")
+    check_positive_int("draws", draws)
+    x, tt, a, s = _scalar_coeffs(mixture, x, t, process)
+    r = mixture.component_posterior(x, tt, process)
+    c = torch.multinomial(r, draws, replacement=True, generator=generator).T   # (draws, n)
+    v = mixture.variances.to(x)[c][..., None]
+    m = mixture.means.to(x)[c]
+    cc = a**2 * v + s**2
+    mu = m + a * v / cc * (x[None] - a * m)
+    z = torch.randn(mu.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return mu + torch.sqrt(v * s**2 / cc) * z
+
+
+def _data_class_entropy(mixture: GaussianMixture, x0: torch.Tensor) -> torch.Tensor:
+    """H[p(c | x_0)] of the data's own class posterior (isotropic classes), shape x0.shape[:-1]."""
+    vv = mixture.variances.to(x0)
+    means = mixture.means.to(x0)
+    sq = ((x0**2).sum(-1, keepdim=True) - 2 * x0 @ means.T
+          + (means**2).sum(1)).clamp_min(0.0)
+    logits = torch.log(mixture.weights.to(x0)) - 0.5 * sq / vv - 0.5 * mixture.d * vv.log()
+    return _entropy_from_logits(logits)
+
+
 def overlap_term_samples(mixture: GaussianMixture, x, t: float, process: ForwardProcess,
                          generator: torch.Generator | None = None) -> torch.Tensor:
     r"""One-draw estimates of the chain-rule remainder :math:`\delta(x) = E[H[p(c\mid x_0)]
-    \mid x_t = x]`, shape ``(n,)`` (eq. 69).
+    \mid x_t = x]`, shape ``(n,)``.
 
     For components with a density, the chain rule for the pair :math:`(x_0, C)` given
     :math:`x_t = x`, with :math:`p(c\mid x_0, x_t) = p(c\mid x_0)` (Markov), reads
 
     .. math:: H[p(x_0\mid x)] = H[p(c\mid x)] + \sum_c r_c(x) H[p(x_0\mid c, x)] - \delta(x).
 
-    Draws one :math:`x_0` per row from the exact posterior (class :math:`c\sim r(x)`, then
-    :math:`x_0\sim\mathcal N(\mu_c, P_c)`) and returns :math:`H[p(c\mid x_0)]`: an unbiased,
-    non-negative estimate of :math:`\delta(x)`. Isotropic components only (``v_c > 0``).
+    Draws one :math:`x_0` per row from the exact posterior (:func:`posterior_draws`) and
+    returns :math:`H[p(c\mid x_0)]`: an unbiased, non-negative estimate of :math:`\delta(x)`.
+    Isotropic components only (``v_c > 0``).
     """
-    if not mixture.isotropic or bool((mixture.variances <= 0).any()):
-        raise ValueError("overlap_term_samples needs isotropic components with positive "
-                         "variances (for a delta mixture delta(x) = 0 exactly)")
-    x = as_points("x", x, mixture.d)
-    tt = as_time("t", t, like=x)
+    _check_isotropic_density(mixture, "overlap_term_samples")
+    return _data_class_entropy(mixture, posterior_draws(mixture, x, t, process, generator)[0])
+
+
+def within_class_entropies(mixture: GaussianMixture, t: float, process: ForwardProcess
+                           ) -> torch.Tensor:
+    r"""The entropies :math:`H_c = H[p(x_0\mid c, x_t)] = \frac d2\log(2\pi e P_c)`,
+    :math:`P_c = v_c\sigma_t^2/(\alpha_t^2 v_c + \sigma_t^2)`, shape ``(K,)``, in nats.
+
+    They do not depend on :math:`x_t`; they differ between classes exactly when the
+    variances :math:`v_c` do. Isotropic components with :math:`v_c > 0`. Float64.
+    """
+    _check_isotropic_density(mixture, "within_class_entropies")
+    check_process(process)
+    tt = as_time("t", t)
     if tt.ndim != 0:
         raise ValueError("t must be a scalar")
-    a, s = process.alpha(tt), process.sigma(tt)
+    a2, s2 = process.alpha(tt) ** 2, process.sigma(tt) ** 2
+    v = mixture.variances
+    P = v * s2 / (a2 * v + s2)
+    return 0.5 * mixture.d * torch.log(2 * math.pi * math.e * P)
+
+
+class PathwiseEntropy(NamedTuple):
+    r"""Per-path pieces of :math:`h(x) = H[p(x_0\mid x)]` (:func:`pathwise_entropy_samples`).
+
+    ``full`` ``(draws, n)``: :math:`-\log p(x_0^{(i)}\mid x)` at independent exact posterior
+    draws, by Bayes' rule from the data density, so ``E[full[i] | x] = h(x)``;
+    ``class_entropy`` ``(n,)``: :math:`H_C(x) = H[p(c\mid x)]`;
+    ``within`` ``(n,)``: :math:`W(x) = \sum_c r_c(x) H_c`;
+    ``overlap`` ``(draws, n)``: :math:`H[p(c\mid x_0^{(i)})]` at the same draws, so
+    ``E[overlap[i] | x] = δ(x)``.
+    """
+
+    full: torch.Tensor
+    class_entropy: torch.Tensor
+    within: torch.Tensor
+    overlap: torch.Tensor
+
+    @property
+    def chain(self) -> torch.Tensor:
+        r"""The chain-rule side :math:`H_C + W - \hat\delta_i`, shape ``(draws, n)``."""
+        return self.class_entropy + self.within - self.overlap
+
+
+def pathwise_entropy_samples(mixture: GaussianMixture, x, t: float, process: ForwardProcess,
+                             generator: torch.Generator | None = None, draws: int = 2
+                             ) -> PathwiseEntropy:
+    r"""The two sides of the chain rule for :math:`h(x) = H[p(x_0\mid x_t = x)]`, per path.
+
+    The *full* side never uses the chain rule: it draws :math:`x_0^{(i)}` from the exact
+    posterior (:func:`posterior_draws`) and evaluates
+
+    .. math:: -\log p(x_0\mid x) = -\log p_0(x_0) - \log\mathcal N(x; \alpha x_0,
+        \sigma^2 I) + \log p_t(x)
+
+    with ``mixture.log_density`` and ``mixture.log_prob``. The *chain* side is
+    :math:`H_C(x) + \sum_c r_c(x) H_c - H[p(c\mid x_0^{(i)})]`. Both have conditional mean
+    :math:`h(x)` given :math:`x`; two or more independent draws give unbiased estimates of
+    :math:`V = \operatorname{Var} h` by :func:`draw_variance_estimate`.
+    """
+    _check_isotropic_density(mixture, "pathwise_entropy_samples")
+    x, tt, a, s = _scalar_coeffs(mixture, x, t, process)
+    x0 = posterior_draws(mixture, x, tt, process, generator, draws)        # (draws, n, d)
+    n, d = x.shape
+    flat = x0.reshape(-1, d)
+    log_lik = (-0.5 * ((x[None] - a * x0) ** 2).sum(-1) / s**2
+               - 0.5 * d * torch.log(2 * math.pi * s**2))
+    full = (-mixture.log_density(flat).reshape(draws, n) - log_lik
+            + mixture.log_prob(x, tt, process)[None])
     r = mixture.component_posterior(x, tt, process)
-    c = torch.multinomial(r, 1, generator=generator)[:, 0]
-    v = mixture.variances.to(x)[c][:, None]
-    m = mixture.means.to(x)[c]
-    cc = a**2 * v + s**2
-    mu = m + a * v / cc * (x - a * m)
-    sd = torch.sqrt(v * s**2 / cc)
-    z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    x0 = mu + sd * z
-    # p(c | x_0): the data's own class posterior (an isotropic mixture at zero noise)
-    vv = mixture.variances.to(x)
-    sq = ((x0**2).sum(1, keepdim=True) - 2 * x0 @ mixture.means.to(x).T
-          + (mixture.means.to(x) ** 2).sum(1)[None, :]).clamp_min(0.0)
-    logits = torch.log(mixture.weights.to(x))[None] - 0.5 * sq / vv - 0.5 * mixture.d * vv.log()
-    return _entropy_from_logits(logits)
+    return PathwiseEntropy(full=full, class_entropy=_entropy_from_logits(torch.log(r)),
+                           within=r @ within_class_entropies(mixture, float(tt), process).to(x),
+                           overlap=_data_class_entropy(mixture, x0))
 
 
 def rescaled_mixture(mixture: GaussianMixture, t: float, process: ForwardProcess
@@ -387,6 +500,141 @@ def variance_estimate(samples: torch.Tensor) -> MCEstimate:
     mu4 = float((dev**4).mean())
     var_v = max(mu4 - (n - 3) / (n - 1) * v**2, 0.0) / n
     return MCEstimate(v, math.sqrt(var_v), n)
+
+
+def _pair_products(samples: torch.Tensor) -> torch.Tensor:
+    """Per path, the mean product of centred values over pairs of distinct draws, (n,)."""
+    c = samples - samples.mean(dim=1, keepdim=True)          # centre each draw over the paths
+    m = c.shape[0]
+    if m == 1:
+        return c[0] ** 2
+    tot = c.sum(0)
+    return (tot**2 - (c**2).sum(0)) / (m * (m - 1))
+
+
+def _as_draws(name: str, samples) -> torch.Tensor:
+    x = torch.as_tensor(samples).detach().to(torch.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] < 4:
+        raise ValueError(f"{name} must have shape (draws, n) or (n,) with n >= 4; got "
+                         f"{tuple(x.shape)}")
+    check_finite(name, x)
+    return x
+
+
+def draw_variance_estimate(samples) -> MCEstimate:
+    r""":math:`\operatorname{Var}_x E[y\mid x]` from ``samples`` of shape ``(m, n)``: ``m``
+    draws of :math:`y` that are independent given each of ``n`` i.i.d. paths :math:`x`.
+
+    Per path the mean of :math:`(y_i - \bar y_i)(y_j - \bar y_j)` over pairs :math:`i \ne j`
+    (:math:`\bar y_i` the mean of draw :math:`i` over the paths) has expectation
+    :math:`\operatorname{Var}_x E[y\mid x]`: the noise of each draw given :math:`x` drops out,
+    and more draws shrink its contribution to the error. The estimate is the mean over paths
+    times :math:`n/(n-1)`; the standard error their standard deviation over :math:`\sqrt n`.
+    With ``m = 1`` (or a 1-D tensor) it is the ordinary sample variance, for an exact
+    per-path quantity.
+    """
+    p = _pair_products(_as_draws("samples", samples))
+    n = p.shape[0]
+    return MCEstimate(float(p.sum()) / (n - 1), float(p.std()) / math.sqrt(n), n)
+
+
+def draw_variance_gap(samples, reference) -> MCEstimate:
+    r"""``draw_variance_estimate(samples) - draw_variance_estimate(reference)`` on the same
+    paths, with the standard error of the *paired* per-path differences, so that the common
+    path-to-path variation cancels. Shapes ``(m, n)`` and ``(m', n)`` (or ``(n,)``)."""
+    a, b = _as_draws("samples", samples), _as_draws("reference", reference)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"samples and reference must cover the same n paths; got "
+                         f"{a.shape[1]} and {b.shape[1]}")
+    diff = _pair_products(a) - _pair_products(b)
+    n = diff.shape[0]
+    return MCEstimate(float(diff.sum()) / (n - 1), float(diff.std()) / math.sqrt(n), n)
+
+
+def check_pathwise_variance(mixture: GaussianMixture, t: float, process: ForwardProcess,
+                            n: int, generator: torch.Generator | None = None, *,
+                            draws: int = 8, reference: str = "chain",
+                            tally: Tally | None = None) -> dict[str, MCEstimate]:
+    r"""Check the variance of the full pathwise entropy :math:`V = \operatorname{Var} h`
+    against a claimed value, and the chain rule in mean, path by path; raises
+    ``AssertionError`` when a claim fails.
+
+    Draws ``n`` states :math:`x_t\sim p_t` and ``draws`` exact posterior draws per state
+    (:func:`pathwise_entropy_samples`). :math:`V` is estimated from the full side alone, the
+    between-draw covariance of :math:`-\log p(x_0^{(i)}\mid x)` (:func:`draw_variance_estimate`),
+    and compared at 5σ, paired (:func:`draw_variance_gap`), with
+
+    * ``reference="chain"``: the chain rule's :math:`\operatorname{Var}(H_C + W - \delta)`
+      (true for any isotropic classes);
+    * ``reference="class"``: the class-entropy variance :math:`V_C = \operatorname{Var} H_C`
+      (true only when :math:`W` is constant and :math:`\delta\approx 0`: equal, separated
+      classes).
+
+    It also checks :math:`E[-\log p(x_0\mid x) - (H_C + W - \hat\delta)] = 0` at 5σ.
+
+    Returns
+    -------
+    dict with the estimates ``V`` (full side), ``V_chain``, ``V_C`` (sample variance of
+    :math:`H_C`), ``gap`` (V minus the reference, paired) and ``chain_mean_gap``.
+    """
+    if reference not in ("chain", "class"):
+        raise ValueError(f"reference must be 'chain' or 'class'; got {reference!r}")
+    check_positive_int("n", n)
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+        raise ValueError(f"draws must be an integer >= 2; got {draws!r}")
+    tally = Tally("pathwise variance") if tally is None else tally
+    xt = mixture.noised(t, process).sample(n, generator)
+    pe = pathwise_entropy_samples(mixture, xt, t, process, generator, draws=draws)
+    chain = pe.chain
+    ref = chain if reference == "chain" else pe.class_entropy
+    out = {"V": draw_variance_estimate(pe.full),
+           "V_chain": draw_variance_estimate(chain),
+           "V_C": draw_variance_estimate(pe.class_entropy),
+           "gap": draw_variance_gap(pe.full, ref),
+           "chain_mean_gap": mc_estimate((pe.full - chain).mean(0))}
+    tally.mc(out["chain_mean_gap"], 0.0, label="E[-log p(x0|x) - (H_C + W - δ)]")
+    ref_txt = "Var(H_C + W - δ)" if reference == "chain" else "V_C = Var H_C"
+    tally.mc(out["gap"], 0.0, label=f"V - {ref_txt}", ref_name="(claimed difference)")
+    return out
+
+
+def two_class_conditional_entropy(d: int, s2: float, t: float, process: ForwardProcess, *,
+                                  n_nodes: int = 40_001) -> float:
+    r""":math:`H(x_0\mid x_t)` in nats for two equiprobable classes
+    :math:`\mathcal N(\pm\sqrt d\,e_1, s^2 I)`, by one-dimensional quadrature.
+
+    :math:`H(x_0\mid x_t) = H(x_0) + H(x_t\mid x_0) - H(x_t)` with
+    :math:`H(x_t\mid x_0) = \frac d2\log(2\pi e\sigma_t^2)`; only the first coordinate of
+    :math:`x_0` and of :math:`x_t` is a mixture (of :math:`\mathcal N(\pm a, v)`), the other
+    :math:`d - 1` are Gaussian, so each entropy is a Gaussian term plus the entropy of a
+    one-dimensional pair, computed by the trapezoid rule on :math:`\pm(a + 14\sqrt v)`. It uses
+    no posterior and no chain rule: the reference for the Monte Carlo of
+    :math:`E[-\log p(x_0\mid x_t)]`. Float64.
+    """
+    check_process(process)
+    check_positive_int("n_nodes", n_nodes)
+    if not (isinstance(s2, int | float) and s2 > 0 and math.isfinite(s2)):
+        raise ValueError(f"s2 must be a finite positive number; got {s2!r}")
+    tt = as_time("t", t)
+    a_t, s_t = float(process.alpha(tt)), float(process.sigma(tt))
+
+    def pair_entropy(mean: float, v: float) -> float:
+        half = mean + 14.0 * math.sqrt(v)
+        y = torch.linspace(-half, half, n_nodes, dtype=torch.float64)
+        logp = torch.logsumexp(torch.stack([-(y - mean) ** 2, -(y + mean) ** 2]) / (2 * v), 0) \
+            - math.log(2) - 0.5 * math.log(2 * math.pi * v)
+        return float(torch.trapezoid(-logp.exp() * logp, y))
+
+    def gauss(v: float, k: int) -> float:
+        return 0.5 * k * math.log(2 * math.pi * math.e * v)
+
+    root_d = math.sqrt(d)
+    v_t = a_t**2 * s2 + s_t**2
+    h_x0 = pair_entropy(root_d, s2) + gauss(s2, d - 1)
+    h_xt = pair_entropy(a_t * root_d, v_t) + gauss(v_t, d - 1)
+    return h_x0 + gauss(s_t**2, d) - h_xt
 
 
 def _binary_entropy_of_logit(a: torch.Tensor) -> torch.Tensor:
