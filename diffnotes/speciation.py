@@ -1,12 +1,18 @@
 r"""Chapter 7's home module: pathwise conditional entropy, its variance, and speciation.
 
-The pathwise conditional entropy of a noisy state is the entropy of the posterior it induces
-(paper eq. 65); for data made of well-separated classes its fluctuating part is the entropy of
-the *class* posterior (eq. 69),
+The pathwise conditional entropy of a noisy state is the entropy of the posterior it induces,
+:math:`h(x_t) = H[p(x_0\mid x_t)]`, and :math:`V(t) = \operatorname{Var}_{x_t\sim p_t} h(x_t)`
+(paper eq. 65-66). For Gaussian classes the chain rule with the class label (eq. 69) splits it,
 
 .. math::
-    h(x_t) = H\big[p(c\mid x_t)\big] = -\sum_c r_c(x_t)\log r_c(x_t), \qquad
-    V(t) = \operatorname{Var}_{x_t\sim p_t} h(x_t) \quad\text{(eq. 66)} .
+    h(x) = H_C(x) + \sum_c r_c(x) H_c - \delta(x), \qquad
+    H_C(x) = -\sum_c r_c(x)\log r_c(x),
+
+with :math:`H_c` the entropy of :math:`p(x_0\mid c, x_t)` (free of :math:`x`) and
+:math:`\delta \ge 0` the overlap term. For a delta mixture :math:`h = H_C`; for equal,
+well-separated classes :math:`h = H_C + \text{const}`, so :math:`V` equals the class-entropy
+variance :math:`V_C = \operatorname{Var} H_C`; for unequal covariances they differ
+(:func:`pathwise_entropy_samples`, :func:`check_pathwise_variance`).
 
 For class means :math:`\sqrt d\,u_c` and a shared isotropic within-class variance :math:`s^2`,
 the class logits at :math:`x_t = \alpha_t x_0 + \sigma_t z` are, up to a constant in :math:`c`,
@@ -16,11 +22,11 @@ the class logits at :math:`x_t = \alpha_t x_0 + \sigma_t z` are, up to a constan
     \qquad \zeta = U z \sim \mathcal N(0, G),\quad G = U U^\top,
     \qquad \gamma = \frac{d\,\alpha_t^2}{\sigma_t^2 + s^2\alpha_t^2}
 
-(eq. 80-82, 90), so the law of :math:`h` depends on the time only through the effective SNR
-:math:`\gamma` and :math:`V = \Phi(\gamma)` (eq. 72, 83). In the VP process
+(eq. 80-82, 90), so the law of :math:`H_C` depends on the time only through the effective SNR
+:math:`\gamma` and :math:`V_C = \Phi(\gamma)` (eq. 72, 83). In the VP process
 :math:`\gamma = d e^{-2t}/(1 - e^{-2t})` (eq. 71, 81); in the EDM :math:`\gamma = d/t^2` (eq. 97).
 
-Two ways to estimate :math:`V`, so that each checks the other:
+Two ways to estimate :math:`V_C`, so that each checks the other:
 
 * :func:`class_entropy_samples` -- the direct Monte Carlo in :math:`\mathbb R^d`: draws
   :math:`x_t` from the noised mixture and evaluates the exact class posterior of
@@ -161,7 +167,9 @@ def class_entropy(mixture: GaussianMixture, x, t, process: ForwardProcess) -> to
 
     :math:`r_c(x) = p(c\mid x_t = x)` from the closed-form posterior of the mixture (eq. 79).
     For a delta mixture this is the whole pathwise conditional entropy :math:`H[p(x_0\mid
-    x_t)]` (eq. 65, 78); for Gaussian classes it is its fluctuating part (eq. 69).
+    x_t)]` (eq. 65, 78); for Gaussian classes it is the class part :math:`H_C` of the chain
+    rule (eq. 69), which carries the variance only when the classes share one covariance
+    and barely overlap (:func:`pathwise_entropy_samples` gives the other parts).
     Computed from log-probabilities (``log_softmax``), so it stays exact where the posterior
     is nearly one-hot.
     """
@@ -453,9 +461,11 @@ def rescaled_mixture(mixture: GaussianMixture, t: float, process: ForwardProcess
     :math:`u_c = m_c/\sqrt d` and covariances :math:`\Sigma_c/d + I/\gamma`,
     :math:`\gamma = d\alpha_t^2/\sigma_t^2`.
 
-    The map is invertible, so :math:`p(c\mid y) = p(c\mid x_t)` and :math:`h` (hence
-    :math:`V`) is unchanged; the time enters only through :math:`1/\gamma`, the components
-    only through :math:`\Sigma_c/d`. Evaluate its posterior at zero extra noise with
+    The map is invertible, so :math:`p(c\mid y) = p(c\mid x_t)` and the class entropy
+    :math:`H_C` (hence :math:`V_C`) is unchanged; the time enters only through
+    :math:`1/\gamma`, the components only through :math:`\Sigma_c/d`. This fixes
+    :math:`V_C`, not :math:`V`: with unequal :math:`\Sigma_c` the within-class term of the
+    chain rule varies with :math:`x_t`. Evaluate its posterior at zero extra noise with
     ``rescaled.component_posterior(y, tiny, EDM())`` or directly from its log densities.
     """
     check_process(process)

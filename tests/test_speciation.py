@@ -12,18 +12,26 @@ from scipy import integrate
 from scipy.special import expit
 
 from diffnotes import EDM, VP, GaussianMixture, check_mc, generator
+from diffnotes.checks import Tally, mc_estimate
 from diffnotes.speciation import (
+    check_pathwise_variance,
     class_entropy,
     class_entropy_samples,
+    draw_variance_estimate,
+    draw_variance_gap,
     effective_snr,
     mixture_gram,
     overlap_term_samples,
+    pathwise_entropy_samples,
+    posterior_draws,
     reduced_class_entropy_samples,
     rescaled_mixture,
     speciation_time,
     top_covariance_eigenvalue,
+    two_class_conditional_entropy,
     two_class_phi,
     variance_estimate,
+    within_class_entropies,
 )
 
 F64 = torch.float64
@@ -267,3 +275,134 @@ def test_same_code_on_every_device(device):
              label=f"direct on {device.type}")
     r = reduced_class_entropy_samples(mixture_gram(mix), [0.5, 1.0], 8000, generator(13, device))
     assert r.device.type == device.type and r.shape == (2, 8000)
+
+
+# -- the chain rule: V (full pathwise entropy) against V_C (class entropy) ---------------------
+def unequal_pair(d, v_plus=1.0, v_minus=16.0):
+    return GaussianMixture(pair(d).means, None, torch.tensor([v_plus, v_minus], dtype=F64))
+
+
+def quad_entropy_1d(mean, v):
+    """Differential entropy of (N(mean, v) + N(-mean, v))/2 by scipy quad (nats)."""
+    def p(y):
+        return 0.5 * (math.exp(-(y - mean) ** 2 / (2 * v)) + math.exp(-(y + mean) ** 2 / (2 * v))) \
+            / math.sqrt(2 * math.pi * v)
+
+    def f(y):
+        py = p(y)
+        return -py * math.log(py) if py > 0 else 0.0
+
+    half = mean + 20 * math.sqrt(v)
+    return integrate.quad(f, -half, half, points=[-mean, 0.0, mean], limit=400,
+                          epsabs=1e-13, epsrel=1e-12)[0]
+
+
+@pytest.mark.parametrize(("d", "s2", "t"), [(1, 1.0, 0.35), (5, 0.5, 1.0), (100, 1.0, 2.3)])
+def test_two_class_conditional_entropy_matches_scipy(d, s2, t):
+    proc = VP()
+    a, s = math.exp(-t), math.sqrt(1 - math.exp(-2 * t))
+    vt = a * a * s2 + s * s
+    ref = (quad_entropy_1d(math.sqrt(d), s2) + 0.5 * (d - 1) * math.log(2 * math.pi * math.e * s2)
+           + 0.5 * d * math.log(2 * math.pi * math.e * s * s)
+           - quad_entropy_1d(a * math.sqrt(d), vt)
+           - 0.5 * (d - 1) * math.log(2 * math.pi * math.e * vt))
+    assert two_class_conditional_entropy(d, s2, t, proc) == pytest.approx(ref, rel=1e-9, abs=1e-9)
+
+
+def test_posterior_draws_match_the_posterior_moments():
+    """Mean and trace covariance of exact posterior draws against GaussianMixture's closed forms
+    (a different code path), z-tests at 5 sigma."""
+    mix = unequal_pair(3)
+    proc, t = VP(), 0.6
+    x = mix.noised(t, proc).sample(3, generator(20, "cpu"))
+    draws = posterior_draws(mix, x, t, proc, generator(21, "cpu"), draws=40_000)  # (m, 3, d)
+    mean = mix.posterior_mean(x, t, proc)
+    tr = mix.posterior_trace_cov(x, t, proc)
+    for i in range(3):
+        for j in range(3):
+            check_mc(mc_estimate(draws[:, i, j]), float(mean[i, j]), label=f"mean {i},{j}",
+                     verbose=False)
+        sq = ((draws[:, i] - mean[i]) ** 2).sum(1)
+        check_mc(mc_estimate(sq), float(tr[i]), label=f"trace cov {i}", verbose=False)
+
+
+def test_within_class_entropies_are_the_posterior_entropies():
+    proc, t = VP(), 0.9
+    mix = unequal_pair(4, 0.5, 3.0)
+    H = within_class_entropies(mix, t, proc)
+    for c, v in enumerate((0.5, 3.0)):
+        one = GaussianMixture(mix.means[c:c + 1], None, v)   # one class: p(x0 | c, x)
+        cov = one.posterior_cov(torch.zeros(1, 4, dtype=F64), t, proc)[0]
+        ref = 0.5 * float(torch.logdet(2 * math.pi * math.e * cov))
+        assert float(H[c]) == pytest.approx(ref, rel=1e-12)
+
+
+def test_full_pathwise_entropy_mean_matches_quadrature():
+    """E[-log p(x0|x)] from posterior draws (no chain rule) against 1-D quadrature."""
+    d, s2, t, proc = 5, 0.5, 1.0, VP()
+    mix = pair(d, s2)
+    xt = mix.noised(t, proc).sample(20_000, generator(22, "cpu"))
+    pe = pathwise_entropy_samples(mix, xt, t, proc, generator(23, "cpu"), draws=2)
+    check_mc(mc_estimate(pe.full.mean(0)), two_class_conditional_entropy(d, s2, t, proc),
+             label="H(x0|xt)", verbose=False)
+    check_mc(mc_estimate((pe.full - pe.chain).mean(0)), 0.0, label="chain rule", verbose=False)
+
+
+def test_draw_variance_estimate_removes_the_draw_noise():
+    g = torch.Generator().manual_seed(4)
+    n, m = 20_000, 6
+    a = torch.randn(n, generator=g, dtype=F64) * 0.5               # Var E[y|x] = 0.25
+    y = a[None] + 3.0 * torch.randn(m, n, generator=g, dtype=F64)   # noise var 9 per draw
+    check_mc(draw_variance_estimate(y), 0.25, label="between-draw variance", verbose=False)
+    naive = variance_estimate(y[0])                                # includes the noise
+    assert naive.value > 5
+    one = draw_variance_estimate(a)                                # m = 1: the sample variance
+    assert one.value == pytest.approx(variance_estimate(a).value, rel=1e-12)
+    gap = draw_variance_gap(y, a)
+    check_mc(gap, 0.0, label="paired gap", verbose=False)
+    with pytest.raises(ValueError, match="same n"):
+        draw_variance_gap(y, a[:10])
+    with pytest.raises(ValueError, match="samples"):
+        draw_variance_estimate(torch.ones(2, 3))
+
+
+def test_check_pathwise_variance_accepts_the_chain_rule_with_unequal_covariances():
+    tally = Tally("unequal")
+    out = check_pathwise_variance(unequal_pair(10), 1.0, VP(), 20_000, generator(24, "cpu"),
+                                  reference="chain", tally=tally)
+    assert tally.n_mc == 2
+    assert out["V"].value > 100 * out["V_C"].value        # W carries almost all of V
+
+
+def test_check_pathwise_variance_fails_when_V_C_is_claimed_for_unequal_covariances():
+    """The claim broken once: V = V_C with v = (1, 16) must raise, at > 5 sigma."""
+    with pytest.raises(AssertionError, match="outside 5σ"):
+        check_pathwise_variance(unequal_pair(10), 1.0, VP(), 20_000, generator(24, "cpu"),
+                                reference="class")
+
+
+def test_check_pathwise_variance_fails_when_the_overlap_is_ignored():
+    """Equal covariances but overlapping classes (d = 1): V = V_C is false as well."""
+    with pytest.raises(AssertionError, match="outside 5σ"):
+        check_pathwise_variance(pair(1, 1.0), 0.35, VP(), 20_000, generator(25, "cpu"),
+                                reference="class")
+
+
+def test_check_pathwise_variance_accepts_V_C_for_equal_separated_classes():
+    out = check_pathwise_variance(pair(10, 1.0), 1.1, VP(), 20_000, generator(26, "cpu"),
+                                  draws=16, reference="class")
+    assert out["gap"].stderr < 0.2 * out["V_C"].value     # the test has power
+
+
+def test_pathwise_entropy_rejects_bad_input():
+    proc = VP()
+    with pytest.raises(ValueError, match="isotropic"):
+        pathwise_entropy_samples(pair(3), torch.zeros(2, 3), 1.0, proc)
+    with pytest.raises(ValueError, match="draws"):
+        posterior_draws(pair(3, 1.0), torch.zeros(2, 3), 1.0, proc, draws=0)
+    with pytest.raises(ValueError, match="reference"):
+        check_pathwise_variance(pair(3, 1.0), 1.0, proc, 100, reference="V")
+    with pytest.raises(ValueError, match="draws"):
+        check_pathwise_variance(pair(3, 1.0), 1.0, proc, 100, draws=1)
+    with pytest.raises(ValueError, match="s2"):
+        two_class_conditional_entropy(3, 0.0, 1.0, proc)
