@@ -2,7 +2,7 @@
 # `book/` is also a folder, so every target is phony.
 .PHONY: book test lint pytest execute venv clean help bench bench-quick notebooks \
         notebooks-check student instructor colab-test colab-check figures site-test \
-        notebook-test pdf
+        notebook-test pdf colab-pins reader-check
 
 PYTHON ?= python3
 VENV   := .venv
@@ -79,18 +79,28 @@ instructor: $(STAMP)
 # A Colab-like venv: Colab's versions of the packages the chapters use (requirements-colab.txt),
 # without diffnotes; each notebook's first cell installs it from this checkout, as in Colab.
 VENV_COLAB := .venv-colab
+# Made afresh whenever the pins change, so that nothing of an older pin set stays behind.
 $(VENV_COLAB)/.installed-stamp: requirements-colab.txt
-	test -x $(VENV_COLAB)/bin/python || $(PYTHON) -m venv $(VENV_COLAB)
+	rm -rf $(VENV_COLAB)
+	$(PYTHON) -m venv $(VENV_COLAB)
 	$(VENV_COLAB)/bin/python -m pip install -q --upgrade pip
 	$(VENV_COLAB)/bin/python -m pip install -q -r requirements-colab.txt
 	touch $@
 
+# Runs the reader notebooks (book/*.ipynb) and the student ones (notebooks/student/); a cell
+# may take ten times its recorded time (colab/cell_times.json), a notebook three times its
+# page's budget: a stall fails the run and names the cell (tools/colab_test.py).
 colab-test: $(VENV_COLAB)/.installed-stamp
 	$(VENV_COLAB)/bin/python tools/colab_test.py
 
-# The weekly check inside Colab's own runtime image (.github/workflows/colab.yml): its Python.
+# requirements-colab.txt, written from Colab's published freeze (colab/pip-freeze.txt).
+colab-pins:
+	$(PYTHON) tools/colab_pins.py
+
+# The weekly check inside Colab's own runtime image (.github/workflows/colab.yml): its Python
+# and its packages, whatever their versions.
 colab-check:
-	python3 tools/colab_test.py
+	python3 tools/colab_test.py --any-versions
 
 # Site checks on the built HTML (issue 10): page weight, internal links, every page in headless
 # Chromium (Debian's /usr/bin/chromium). Needs _build/html (make book or make execute); without
@@ -99,6 +109,7 @@ site-test: $(STAMP)
 	$(BIN)/python tools/site_report.py _build/html
 	$(BIN)/python tools/check_links.py _build/html
 	$(BIN)/python tools/site_test.py _build/html
+	$(BIN)/python tools/reader_check.py _build/html
 
 # The exported notebooks as Jupyter shows them (issue 15): nbconvert's lab template, MathJax from
 # the site test's pinned package, Chromium; links checked against _build/html. Screenshots in
@@ -111,8 +122,15 @@ notebook-test: $(STAMP)
 pdf: $(STAMP)
 	$(BIN)/python tools/book_pdf.py _build/html --out _build/pdf/book.pdf
 
-test: lint notebooks-check pytest bench-quick execute site-test notebook-test pdf student \
-      colab-test
+# make test runs its stages one by one (tools/stages.py) and prints each stage's wall time.
+TEST_STAGES := lint notebooks-check pytest bench-quick execute site-test notebook-test pdf \
+               student colab-test
+test: $(STAMP)
+	@$(BIN)/python tools/stages.py $(TEST_STAGES)
+
+# Only the reader-first check of the built chapters (tools/reader_check.py); part of site-test.
+reader-check: $(STAMP)
+	$(BIN)/python tools/reader_check.py _build/html
 
 clean:
 	rm -rf _build build

@@ -1,33 +1,64 @@
-"""Run every chapter's paired ``.ipynb`` as Colab would: first cell installs diffnotes.
+"""Run the book's notebooks as Colab would, and fail fast and loudly when one stalls.
 
 Run this with the Python of a Colab-like environment (``make colab-test`` makes one from
-``requirements-colab.txt``; ``make colab-check`` uses the interpreter of Colab's own runtime
-image). For each ``book/*.ipynb`` it starts a kernel of that interpreter in which
-``google.colab`` is importable (a stand-in module registered by an IPython startup file, so the
-install cell takes its Colab branch), points the install cell at this checkout
-(``DIFFNOTES_SOURCE``), and executes the notebook top to bottom from ``book/``.
+``requirements-colab.txt``, written by ``tools/colab_pins.py`` from Colab's published freeze;
+``make colab-check`` uses the interpreter of Colab's own runtime image). It runs the *reader*
+notebooks (``book/*.ipynb``, what the Colab button opens) and the *student* notebooks
+(``notebooks/student/*.ipynb``, answer cells left at ``None``, which must not raise). For each,
+it starts a kernel of this interpreter in which ``google.colab`` is importable (a stand-in
+module registered by an IPython startup file, so the install cell takes its Colab branch),
+points the install cell at this checkout (``DIFFNOTES_SOURCE``) and executes the notebook top
+to bottom from its folder.
 
-It fails when a cell fails, when diffnotes was importable before the first cell ran (the
-install cell must be what installs it), or when the install cell changed any other installed
-package (it must never upgrade what Colab ships). Times per notebook go to stdout and to
-``_build/colab_test.json``.
+Limits, so that a stall costs seconds, not the 600 s of nbclient's default:
+
+* **per cell**: ``max(MIN_CELL_S, 10 × its normal time)``, the normal time read from
+  ``colab/cell_times.json`` by the hash of the cell's source (``--record`` rewrites that file
+  from a clean run); a cell with no recorded time gets ``NEW_CELL_S``;
+* **per notebook**: ``NOTEBOOK_FACTOR ×`` the page's ``budget_s`` (its ``.md`` front matter),
+  plus ``INSTALL_S`` for the install cell.
+
+A cell that reaches its limit, or a notebook that reaches its wall limit, is a failure that
+names the notebook, the cell (its number and first line) and both times; it is never ``ok``.
+It also fails when a cell fails, when the venv's pinned packages are not Colab's versions
+(``tools/colab_pins.py``), when diffnotes was importable before the first cell ran, or when
+the install cell changed any other installed package. Times per notebook and per cell go to
+stdout and to ``_build/colab_test.json``.
+
+    python tools/colab_test.py [NOTEBOOK ...] [--record] [--no-student]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbclient
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import colab_pins  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+CELL_TIMES = ROOT / "colab" / "cell_times.json"
+
+MIN_CELL_S = 20.0       # no cell limit below this: kernel start-up and imports jitter
+CELL_FACTOR = 10.0      # a cell may take ten times its normal time before it is a stall
+NEW_CELL_S = 120.0      # a cell whose source has no recorded time (a changed cell)
+NOTEBOOK_FACTOR = 3.0   # a notebook may take three times its page's budget
+INSTALL_S = 120.0       # the install cell (pip) comes on top of the page's budget
+DEFAULT_BUDGET_S = 120.0
 
 STARTUP = '''\
 # Written by tools/colab_test.py: make the kernel look like Colab's to the install cell.
@@ -38,13 +69,126 @@ sys.modules.setdefault("google.colab", types.ModuleType("google.colab"))
 '''
 
 
+def cell_key(source: str) -> str:
+    """The key of a cell's normal time: a hash of its source."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def cell_limit(source: str, normal: dict[str, float]) -> float:
+    """Seconds a cell may run: ten times its recorded normal time, at least ``MIN_CELL_S``."""
+    t = normal.get(cell_key(source))
+    return NEW_CELL_S if t is None else max(MIN_CELL_S, CELL_FACTOR * t)
+
+
+def page_budget(path: Path) -> float:
+    """``budget_s`` of the page a notebook was made from (``book/<stem>.md``)."""
+    md = ROOT / "book" / f"{path.stem}.md"
+    if md.is_file():
+        m = re.search(r"^budget_s:\s*([0-9.]+)\s*$", md.read_text(encoding="utf-8"), re.M)
+        if m:
+            return float(m.group(1))
+    return DEFAULT_BUDGET_S
+
+
+@dataclass
+class Run:
+    """What happened to one notebook."""
+
+    name: str
+    seconds: float = 0.0
+    status: str = "ok"
+    cells: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _describe(index: int, source: str) -> str:
+    first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return f"code cell {index} ({first[:60]!r})"
+
+
+def run_notebook(path: Path, kernel: str, normal: dict[str, float], wall_limit: float,
+                 cwd: Path | None = None) -> Run:
+    """Execute one notebook under the per-cell and per-notebook limits.
+
+    Never raises for the notebook's own failures: they come back in ``Run.status``.
+    """
+    nb = nbformat.read(path, as_version=4)
+    run = Run(path.name)
+    current: dict = {}
+    code_index = {id(c): i for i, c in
+                  enumerate((c for c in nb.cells if c.cell_type == "code"), start=1)}
+
+    def on_cell_start(cell, cell_index):
+        current.update(cell=cell, start=time.perf_counter(),
+                       where=_describe(code_index.get(id(cell), 0), cell.source),
+                       limit=cell_limit(cell.source, normal))
+
+    def on_cell_executed(cell, cell_index, execute_reply):
+        seconds = time.perf_counter() - current["start"]
+        run.cells.append({"cell": code_index.get(id(cell), 0), "key": cell_key(cell.source),
+                          "seconds": round(seconds, 3), "limit": current["limit"]})
+        # A reply that comes only when the limit ran out is a stall, whatever nbclient made
+        # of it (with interrupt_on_timeout it would carry on as if the cell had succeeded).
+        if seconds >= 0.95 * current["limit"]:
+            raise StallError(f"{current['where']} took {seconds:.1f} s, its limit "
+                             f"{current['limit']:.0f} s (normally "
+                             f"{current['limit'] / CELL_FACTOR:.1f} s or less)")
+
+    client = nbclient.NotebookClient(
+        nb, kernel_name=kernel, timeout_func=lambda cell: cell_limit(cell.source, normal),
+        interrupt_on_timeout=False, raise_on_iopub_timeout=True,
+        on_cell_start=on_cell_start, on_cell_executed=on_cell_executed,
+        resources={"metadata": {"path": str(cwd or path.parent)}})
+
+    wall = {"reached": False}
+
+    async def execute():
+        # The wall limit cancels the run from outside; nbclient reports any cancellation as a
+        # dead kernel, so the flag tells the two apart.
+        task = asyncio.current_task()
+
+        def expire():
+            wall["reached"] = True
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(wall_limit, expire)
+        try:
+            await client.async_execute()
+        finally:
+            handle.cancel()
+
+    start = time.perf_counter()
+    try:
+        asyncio.run(execute())
+    except (Exception, asyncio.CancelledError) as err:  # report, go on with the next notebook
+        where = current.get("where", "kernel start-up")
+        if wall["reached"]:
+            run.status = f"FAILED: notebook wall limit {wall_limit:.0f} s reached in {where}"
+        elif isinstance(err, nbclient.exceptions.CellTimeoutError):
+            run.status = (f"FAILED: {where} stalled: no reply within its limit of "
+                          f"{current.get('limit', 0):.0f} s")
+        elif isinstance(err, StallError):
+            run.status = f"FAILED: {err}"
+        else:
+            run.status = f"FAILED: {type(err).__name__} in {where}: {str(err)[-1500:]}"
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+class StallError(RuntimeError):
+    """A cell that returned only at its time limit."""
+
+
 def _freeze() -> dict[str, str]:
     out = subprocess.run([sys.executable, "-m", "pip", "list", "--format=json"],
                          capture_output=True, text=True, check=True).stdout
-    return {p["name"].lower(): p["version"] for p in json.loads(out)}
+    return {colab_pins.canonical(p["name"]): p["version"] for p in json.loads(out)}
 
 
-def _kernel_env(tmp: Path) -> str:
+def kernel_env(tmp: Path) -> str:
     """A kernelspec for this interpreter, and an IPython profile with the stand-in module."""
     startup = tmp / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
@@ -60,46 +204,68 @@ def _kernel_env(tmp: Path) -> str:
     return "colab-like"
 
 
+def default_notebooks(student: bool) -> list[Path]:
+    found = sorted((ROOT / "book").glob("*.ipynb"))
+    if student:
+        found += sorted((ROOT / "notebooks" / "student").glob("*.ipynb"))
+    return found
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="notebooks to run (default: every book/*.ipynb)")
-    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+                        help="notebooks to run (default: book/*.ipynb and notebooks/student/)")
+    parser.add_argument("--no-student", action="store_true",
+                        help="run the reader notebooks only")
+    parser.add_argument("--record", action="store_true",
+                        help=f"write every cell's time to {CELL_TIMES.relative_to(ROOT)} "
+                             "(only when every notebook passed)")
+    parser.add_argument("--any-versions", action="store_true",
+                        help="skip the check that the venv has Colab's versions (Colab's own "
+                             "image, make colab-check)")
     parser.add_argument("--source", default=str(ROOT),
                         help="what the install cell installs (default: this checkout)")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "book").glob("*.ipynb"))
+    notebooks = args.notebooks or default_notebooks(student=not args.no_student)
     if not notebooks:
         print("no notebooks found under book/ (run `make notebooks`)")
         return 1
 
     before = _freeze()
+    failed = []
+    if not args.any_versions:
+        wrong = colab_pins.installed_mismatches(before)
+        if wrong:
+            print("FAILED: the venv is not Colab's runtime (requirements-colab.txt): "
+                  + "; ".join(wrong))
+            failed.append("versions")
     if "diffnotes" in before:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "diffnotes"],
                        check=True)
         before.pop("diffnotes")
     print(f"Python {sys.version.split()[0]}; "
           + ", ".join(f"{p} {before.get(p, 'absent')}"
-                      for p in ("torch", "numpy", "matplotlib", "sympy", "ipywidgets", "scipy")))
+                      for p in ("torch", "numpy", "matplotlib", "sympy", "ipywidgets", "scipy",
+                                "ipykernel", "jupyter-client", "pyzmq", "nbclient")))
 
+    normal = json.loads(CELL_TIMES.read_text()) if CELL_TIMES.is_file() else {}
     os.environ["DIFFNOTES_SOURCE"] = args.source
-    results, failed = {}, []
+    runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
-        kernel = _kernel_env(Path(tmp))
+        kernel = kernel_env(Path(tmp))
         for path in notebooks:
-            nb = nbformat.read(path, as_version=4)
-            start = time.perf_counter()
-            try:
-                nbclient.NotebookClient(nb, timeout=args.timeout, kernel_name=kernel,
-                                        resources={"metadata": {"path": str(path.parent)}}
-                                        ).execute()
-                status = "ok"
-            except Exception as err:  # noqa: BLE001 - report and go on with the next notebook
-                status = f"FAILED: {type(err).__name__}: {str(err)[-2000:]}"
-                failed.append(path.name)
-            seconds = time.perf_counter() - start
-            results[path.name] = {"seconds": round(seconds, 1), "status": status}
-            print(f"{path.name:40s} {seconds:7.1f} s  {status}", flush=True)
+            limit = NOTEBOOK_FACTOR * page_budget(path) + INSTALL_S
+            run = run_notebook(path, kernel, normal, limit)
+            runs.append(run)
+            rel = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) \
+                else path
+            slowest = max(run.cells, key=lambda c: c["seconds"], default=None)
+            note = (f" (slowest: code cell {slowest['cell']}, {slowest['seconds']:.1f} s)"
+                    if slowest else "")
+            print(f"{str(rel):48s} {run.seconds:7.1f} s / {limit:4.0f} s  {run.status}"
+                  f"{note if run.ok else ''}", flush=True)
+            if not run.ok:
+                failed.append(str(rel))
 
     after = _freeze()
     if "diffnotes" not in after:
@@ -112,12 +278,22 @@ def main(argv=None) -> int:
     if changed:
         failed.append("environment")
         print(f"FAILED: the install cell changed installed packages: {changed}")
+
     out = ROOT / "_build" / "colab_test.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"python": sys.version.split()[0], "packages": before,
-                               "notebooks": results}, indent=1))
-    print(f"{len(notebooks) - len([f for f in failed if f.endswith('.ipynb')])} of "
-          f"{len(notebooks)} notebooks ran in the Colab-like environment"
+                               "notebooks": {r.name: {"seconds": round(r.seconds, 1),
+                                                      "status": r.status, "cells": r.cells}
+                                             for r in runs}}, indent=1))
+    if args.record:
+        if failed:
+            print(f"not recording cell times: failures ({', '.join(failed)})")
+        else:
+            times = {c["key"]: c["seconds"] for r in runs for c in r.cells}
+            CELL_TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=0) + "\n")
+            print(f"recorded {len(times)} cell times in {CELL_TIMES.relative_to(ROOT)}")
+    n_bad = len([r for r in runs if not r.ok])
+    print(f"{len(runs) - n_bad} of {len(runs)} notebooks ran in the Colab-like environment"
           + (f"; failures: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

@@ -1,0 +1,92 @@
+"""The Colab-like run: pins generated from Colab's freeze, and stalls that fail fast."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import colab_pins  # noqa: E402
+import colab_test  # noqa: E402
+
+
+def test_requirements_colab_is_generated_from_the_freeze():
+    assert colab_pins.main(["--check"]) == 0, "run `make colab-pins` and commit the result"
+
+
+def test_pins_are_colabs_versions_but_for_the_documented_exceptions():
+    freeze = colab_pins.read_freeze()
+    rows = colab_pins.pins(freeze)
+    names = {colab_pins.canonical(r[0]) for r in rows}
+    kernel_stack = {"ipykernel", "ipython", "jupyter-client", "pyzmq", "tornado", "traitlets",
+                    "nbclient", "nbformat"}
+    book = {"torch", "numpy", "scipy", "matplotlib", "sympy", "ipywidgets"}
+    assert kernel_stack | book <= names
+    for name, version, _, note in rows:
+        key = colab_pins.canonical(name)
+        if key in colab_pins.EXCEPTIONS:
+            assert note.startswith("exception") and version == colab_pins.EXCEPTIONS[key][0]
+        else:
+            assert version == freeze[key][1], name
+    # what the issue quotes from Colab's freeze
+    assert freeze["ipython"][1] == "7.34.0" and freeze["jupyter-client"][1] == "7.4.9"
+    assert freeze["torch"][1] == "2.11.0"  # read from the wheel URL, without +cpu
+
+
+def test_installed_mismatches_name_a_wrong_version(tmp_path):
+    freeze = colab_pins.read_freeze()
+    installed = {colab_pins.canonical(n): v for n, v, _, _ in colab_pins.pins(freeze)}
+    assert colab_pins.installed_mismatches(installed) == []
+    installed["ipython"] = "9.18.1"
+    del installed["pyzmq"]
+    wrong = colab_pins.installed_mismatches(installed)
+    assert any(w.startswith("ipython: 9.18.1 installed, pinned 7.34.0") for w in wrong)
+    assert any(w.startswith("pyzmq: not installed") for w in wrong)
+
+
+def test_freeze_parse_rejects_a_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="freeze file not found"):
+        colab_pins.read_freeze(tmp_path / "nope.txt")
+
+
+def _notebook(tmp_path, sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = tmp_path / "stall.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_stalled_cell_fails_within_its_limit_and_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(colab_test, "MIN_CELL_S", 2.0)
+    stall = "import time\ntime.sleep(60)  # the stall"
+    path = _notebook(tmp_path, ["x = 1", stall, "print('never')"])
+    normal = {colab_test.cell_key(stall): 0.05}  # normally instant: its limit is 2 s
+    start = time.perf_counter()
+    run = colab_test.run_notebook(path, "python3", normal, wall_limit=120)
+    elapsed = time.perf_counter() - start
+    assert not run.ok
+    assert "code cell 2 ('import time')" in run.status and "2 s" in run.status, run.status
+    assert elapsed < 40, f"the stall cost {elapsed:.0f} s"
+
+
+def test_a_notebook_over_its_wall_limit_fails_and_names_the_running_cell(tmp_path):
+    path = _notebook(tmp_path, ["import time"] + [f"time.sleep(1.0)  # {i}" for i in range(30)])
+    run = colab_test.run_notebook(path, "python3", {}, wall_limit=8)
+    assert not run.ok
+    assert "wall limit 8 s" in run.status and "time.sleep(1.0)" in run.status, run.status
+    assert run.seconds < 40
+
+
+def test_a_normal_notebook_is_ok_and_its_cells_are_timed(tmp_path):
+    path = _notebook(tmp_path, ["x = 1", "print(x + 1)"])
+    run = colab_test.run_notebook(path, "python3", {}, wall_limit=120)
+    assert run.ok, run.status
+    assert [c["cell"] for c in run.cells] == [1, 2]
