@@ -31,6 +31,7 @@ from .denoising import (
 )
 from .device import CHECK_DTYPE, default_device, generator
 from .fisher import (
+    check_fisher_definition,
     entropy_production_shares,
     entropy_rate_fisher,
     entropy_rate_jacobian,
@@ -38,6 +39,8 @@ from .fisher import (
     fisher_information,
     gaussian_fisher_spectrum,
     normalized_fisher_spectrum,
+    posterior_score,
+    posterior_score_autograd,
     posterior_score_samples,
     sample_posterior,
 )
@@ -159,6 +162,9 @@ __all__ = [
     "figure",
     "find_fixed_points",
     "fisher_information",
+    "check_fisher_definition",
+    "posterior_score",
+    "posterior_score_autograd",
     "flow_divergence",
     "follow_fixed_points",
     "gaussian_dsm_constant",
