@@ -31,12 +31,15 @@ from dataclasses import dataclass
 
 import torch
 
+from collections.abc import Callable
+
 from ._validate import as_points, as_time, check_positive_int, check_process
+from .checks import Tally
 from .mixtures import GaussianMixture
 from .processes import ForwardProcess
 
-__all__ = ["FixedPointPaths", "FixedPoints", "branching_times", "find_fixed_points",
-           "follow_fixed_points"]
+__all__ = ["FixedPointPaths", "FixedPoints", "branching_times", "check_branch_stability",
+           "find_fixed_points", "follow_fixed_points"]
 
 _METHODS = ("ascent", "newton")
 _STRETCH = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0], dtype=torch.float64)
@@ -339,3 +342,62 @@ def branching_times(paths: FixedPointPaths, tol: float = 1e-4) -> torch.Tensor:
     first = (~above).sum(0)  # index of the first time of the all-together tail
     inf = torch.full((), float("inf"), dtype=times.dtype, device=times.device)
     return torch.where(first < times.shape[0], times[first.clamp_max(times.shape[0] - 1)], inf)
+
+
+def _branch_criterion(m: torch.Tensor) -> torch.Tensor:
+    r"""The stability of a non-zero Curie–Weiss solution as stated in chapter 4:
+    :math:`\operatorname{artanh}(m)/m < 1/(1 - m^2)`."""
+    return torch.atanh(m) / m < 1 / (1 - m**2)
+
+
+def check_branch_stability(times, process: ForwardProcess, *, a: float = 1.0,
+                           criterion: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                           tally: Tally | None = None) -> Tally:
+    r"""Check chapter 4's stability claim for the branches of two points :math:`\pm a`.
+
+    For two equally weighted points :math:`\pm a` on a line the non-zero fixed points solve
+    :math:`m = \tanh(m/T)`, :math:`m = u/(\alpha a)`, :math:`T = \sigma^2/(\alpha^2 a^2)`, and the
+    chapter claims that they are stable because :math:`(1 - m^2)/T < 1` reads
+    :math:`\operatorname{artanh}(m)/m < 1/(1 - m^2)` there. At every time in ``times`` this
+    finds the fixed points with :func:`find_fixed_points`, whose stability comes from the
+    closed-form score Jacobian and knows nothing of the claim, and requires, for each non-zero
+    fixed point, that it is a mode and that ``criterion(m)`` (default: the chapter's inequality)
+    says so. A criterion that disagrees with the Jacobian anywhere (the reversed inequality, say)
+    raises ``AssertionError``.
+
+    Parameters
+    ----------
+    times : 1-D sequence of times with :math:`0.1 \le T < 1` (below the critical time).
+    process : the forward process.
+    a : half the distance between the points.
+    criterion : maps a tensor of :math:`m` to a bool tensor, "stable"; default the chapter's.
+    tally : a :class:`~diffnotes.checks.Tally` to add the checks to (a new one by default).
+
+    Returns
+    -------
+    the tally, one exact check per non-zero fixed point plus one per time.
+    """
+    check_process(process)
+    if not (isinstance(a, float | int) and a > 0):
+        raise ValueError(f"a must be positive; got {a!r}")
+    crit = _branch_criterion if criterion is None else criterion
+    tally = Tally("non-zero Curie–Weiss branches are stable") if tally is None else tally
+    pair = GaussianMixture.delta(torch.tensor([[a], [-a]], dtype=torch.float64))
+    for t in torch.as_tensor(times, dtype=torch.float64).reshape(-1):
+        alpha, sigma = _coeffs(process, t)
+        temp = sigma**2 / (alpha * a) ** 2
+        if not 0.1 <= temp < 1:
+            # below T = 0.1, 1 - |m| < 1e-8 and artanh(m) loses its digits in float64
+            raise ValueError(f"times must give 0.1 <= T < 1 (below the critical time, where m "
+                             f"is not rounded to 1); t = {float(t)} gives T = {temp:.3g}")
+        fp = find_fixed_points(pair, t, process)
+        m = fp.points[:, 0] / (alpha * a)
+        nonzero = m.abs() > 1e-6
+        tally.require(int(nonzero.sum()) == 2, f"t = {float(t):.4g}: two non-zero fixed points")
+        said = crit(m[nonzero])
+        for mm, stable, claim in zip(m[nonzero].tolist(), fp.stable[nonzero].tolist(),
+                                     said.tolist(), strict=True):
+            tally.require(stable and claim,
+                          f"t = {float(t):.4g}, m = {mm:+.4f}: a mode by the Jacobian "
+                          f"({stable}) and by the criterion ({claim})")
+    return tally
