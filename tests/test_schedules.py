@@ -63,7 +63,10 @@ def test_gaussian_closed_form_by_quadrature():
     # H(r) = d/2 log(s² r²/(s² + r²)) + const: equal steps at the closed-form points
     s2, d = 0.7, 4
     r = gaussian_entropic_r(6, 0.05, 10.0, s2).numpy()
-    rate = lambda lr: d * s2 / (s2 + math.exp(2 * lr))          # dH/dlog r by hand
+
+    def rate(lr):                                               # dH/dlog r by hand
+        return d * s2 / (s2 + math.exp(2 * lr))
+
     incr = [quad(rate, math.log(b), math.log(a))[0] for a, b in zip(r[:-1], r[1:], strict=True)]
     np.testing.assert_allclose(incr, incr[0], rtol=1e-9)
     r_res = gaussian_entropic_r(6, 0.05, 10.0, s2, rescaled=True).numpy()
