@@ -12,6 +12,7 @@ chapter                                        home module
 5  Lyapunov spectra and expected divergence    :mod:`diffnotes.lyapunov`
 6  Fisher information geometry                 :mod:`diffnotes.fisher`
 7  Pathwise entropy and speciation             :mod:`diffnotes.speciation`
+8  Entropic time                               :mod:`diffnotes.schedules`
 =============================================  ===================================
 
 The core every chapter uses: :mod:`diffnotes.processes` (forward processes),
@@ -86,6 +87,20 @@ from .mixtures import GaussianMixture
 from .plotting import PALETTE, error_band, figure, use_book_style
 from .processes import EDM, VE, VP, ForwardProcess
 from .samplers import probability_flow, reverse_sde, time_grid
+from .schedules import (
+    EntropyProfile,
+    compare_schedules,
+    edm_grid,
+    entropic_grid,
+    gaussian_profile,
+    log_snr_grid,
+    loss_profile,
+    mixture_profile,
+    noise_ratio,
+    rescaled_entropic_grid,
+    schedule_grid,
+    uniform_grid,
+)
 from .speciation import (
     class_entropy,
     class_entropy_samples,
@@ -205,4 +220,16 @@ __all__ = [
     "use_book_style",
     "variance_estimate",
     "velocity_jacobian",
+    "EntropyProfile",
+    "compare_schedules",
+    "edm_grid",
+    "entropic_grid",
+    "gaussian_profile",
+    "log_snr_grid",
+    "loss_profile",
+    "mixture_profile",
+    "noise_ratio",
+    "rescaled_entropic_grid",
+    "schedule_grid",
+    "uniform_grid",
 ]
