@@ -27,11 +27,10 @@ chapter uses delta mixtures in the EDM and VP processes. Work in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from collections.abc import Callable
 
 from ._validate import as_points, as_time, check_positive_int, check_process
 from .checks import Tally

@@ -9,6 +9,7 @@ from diffnotes import EDM, VP, GaussianMixture
 from diffnotes.fixed_points import (
     FixedPointPaths,
     branching_times,
+    check_branch_stability,
     find_fixed_points,
     follow_fixed_points,
 )
@@ -165,3 +166,37 @@ def test_bad_input_raises():
         branching_times(torch.zeros(3, 2, 2))
     with pytest.raises(ValueError, match="tol"):
         find_fixed_points(mix, 1.0, EDM(), tol=0.0)
+
+
+@pytest.mark.parametrize("proc,times", [(EDM(), [0.4, 0.7, 0.95]), (VP(), [0.1, 0.3])])
+def test_branch_stability_check_passes_with_the_book_inequality(proc, times):
+    """Chapter 4: the non-zero Curie-Weiss branches are modes, and artanh(m)/m < 1/(1 - m^2)."""
+    tally = check_branch_stability(times, proc)
+    assert tally.n_exact == 3 * len(times)
+
+
+def test_branch_stability_check_fails_with_the_reversed_inequality():
+    """The check can fail: the earlier text's reversed inequality (artanh(m)/m > 1/(1 - m^2))
+    disagrees with the Jacobian, and the chapter's check raises."""
+    with pytest.raises(AssertionError, match="by the criterion \\(False\\)"):
+        check_branch_stability([0.6], EDM(),
+                               criterion=lambda m: torch.atanh(m) / m > 1 / (1 - m**2))
+
+
+def test_branch_stability_check_bad_input():
+    with pytest.raises(ValueError, match="T < 1"):
+        check_branch_stability([1.5], EDM())          # above t_c = a = 1
+    with pytest.raises(ValueError, match="a must be positive"):
+        check_branch_stability([0.5], EDM(), a=-1.0)
+
+
+def test_a_mode_is_created_as_t_grows_in_two_dimensions():
+    """Chapter 4's remark (Carreira-Perpinan and Williams): three points on an equilateral
+    triangle (circumradius 1) have 3 modes just below t = 1/sqrt(2) and 4 just above, the centre
+    turning from a minimum into a mode while the outer modes persist."""
+    ang = torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3], dtype=F64)
+    tri = GaussianMixture.delta(torch.stack([ang.cos(), ang.sin()], 1))
+    counts = [int(find_fixed_points(tri, f / math.sqrt(2), EDM(), n_random=32,
+                                    generator=torch.Generator().manual_seed(0)).stable.sum())
+              for f in (0.98, 1.01)]
+    assert counts == [3, 4]

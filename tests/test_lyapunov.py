@@ -17,6 +17,7 @@ from scipy import integrate
 from diffnotes import EDM, VP, GaussianMixture, check_mc, mc_estimate
 from diffnotes.information import gaussian_entropy_rate
 from diffnotes.lyapunov import (
+    check_variance_bound,
     divergence_parts,
     entropy_rate_divergence,
     flow_divergence,
@@ -359,3 +360,24 @@ def test_bad_input_raises():
         jacobian_vector_product(fn, x, torch.zeros(3, 3, dtype=F64))
     with pytest.raises(ValueError, match="chunk_elements"):
         local_spectrum(mix, x, 0.5, EDM(), chunk_elements=0)
+
+
+def test_variance_bound_check_passes_and_is_strict_inside():
+    """Chapter 5: Popoviciu's inequality on random laws, strict for interior atoms."""
+    tally = check_variance_bound(-2.0, 5.0, _gen(30))
+    assert tally.n_exact == 2
+
+
+@pytest.mark.parametrize("wrong", [lambda w: w**2 / 4.01, lambda w: w**2 / 8, lambda w: w / 4])
+def test_variance_bound_check_fails_with_a_wrong_bound(wrong):
+    """The check can fail: a bound below (b - a)^2/4 (or of the wrong form) is exceeded by the
+    near-fair two-point laws, and the chapter's check raises."""
+    with pytest.raises(AssertionError, match="variances on"):
+        check_variance_bound(-2.0, 5.0, _gen(31), bound=wrong)
+
+
+def test_variance_bound_check_bad_input():
+    with pytest.raises(ValueError, match="lo < hi"):
+        check_variance_bound(1.0, 1.0, _gen(0))
+    with pytest.raises(ValueError, match="n_laws"):
+        check_variance_bound(0.0, 1.0, _gen(0), n_laws=0)
