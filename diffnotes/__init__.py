@@ -12,6 +12,7 @@ chapter                                        home module
 5  Lyapunov spectra and expected divergence    :mod:`diffnotes.lyapunov`
 6  Fisher information geometry                 :mod:`diffnotes.fisher`
 7  Pathwise entropy and speciation             :mod:`diffnotes.speciation`
+10 Guidance                                    :mod:`diffnotes.guidance`
 8  Entropic time                               :mod:`diffnotes.schedules`
 =============================================  ===================================
 
@@ -51,6 +52,17 @@ from .fixed_points import (
     branching_times,
     find_fixed_points,
     follow_fixed_points,
+)
+from .guidance import (
+    GuidedScore,
+    Schedule,
+    class_mixture,
+    class_posterior,
+    gaussian_guided_moments,
+    guided_curie_weiss_roots,
+    negative_window,
+    sliced_wasserstein,
+    variance_ratio,
 )
 from .information import (
     EntropyRateSamples,
@@ -129,6 +141,15 @@ from .twenty_questions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GuidedScore",
+    "Schedule",
+    "class_mixture",
+    "class_posterior",
+    "gaussian_guided_moments",
+    "guided_curie_weiss_roots",
+    "negative_window",
+    "sliced_wasserstein",
+    "variance_ratio",
     "CHECK_DTYPE",
     "DSMTerms",
     "DivergenceParts",

@@ -1,0 +1,86 @@
+"""Answer keys for the exercises of chapter 10, "Guidance" (``book/10_guidance.md``, home module
+:mod:`diffnotes.guidance`): the probability-flow variance of a guided Gaussian class, the
+saddle-node at which a wrong-class mode appears under weak guidance, and what a guided sampler
+samples.
+"""
+
+import math
+
+import sympy as sp
+
+from ..selfcheck import Choice, Number, Symbolic, register
+
+CHAPTER = "guidance"
+
+# -- ex-gd-ode-variance: V = v_c (v_c/v_u)^w ------------------------------------------------------
+v_c, v_u = sp.symbols("v_c v_u", positive=True)
+w = sp.Symbol("w", real=True)
+
+register("ex-gd-ode-variance", Symbolic(
+    v_c * (v_c / v_u) ** w, symbols=(v_c, v_u, w),
+    mistakes=[
+        (v_c * (v_u / v_c) ** w, "the ratio is upside down: guidance with w > 0 shrinks the "
+                                 "class, and v_u > v_c, so the factor must be (v_c/v_u)^w < 1"),
+        (v_c * (v_c / v_u) ** (1 + w), "the exponent is w, not 1 + w: at w = 0 the flow must "
+                                       "return the class variance v_c itself"),
+        (v_c * (v_c / v_u) ** (2 * w), "that is the square of the factor: dV/dt = 2 t λ V "
+                                       "already carries the 2 of a variance, so exp(-2∫tλ) "
+                                       "gives the power w, not 2w"),
+        ((v_c / v_u) ** w, "the factor alone; the variance is v_c times it"),
+        (1 / ((1 + w) / v_c - w / v_u), "that is the variance of the tilted data law q_0 ∝ "
+                                        "p(x|c)^{1+w} p(x)^{-w}, which the guided sampler does "
+                                        "not sample: integrate dV/dt = 2tλV instead"),
+    ],
+    expects="a sympy expression in v_c, v_u and w",
+), chapter=CHAPTER, kind="derive")
+
+
+# -- ex-gd-saddle: T_sn for gamma = 1/4 ------------------------------------------------
+def _saddle_temperature(gamma: float = 0.25) -> float:
+    """T_sn = (1 - γ)(1 - τ²) where τ solves (1 - τ²) artanh τ - τ = γ/(1 - γ), by mpmath's
+    root finder at 30 digits (not the bisection of the book's solution)."""
+    import mpmath as mp
+
+    with mp.workdps(30):
+        eta = mp.mpf(gamma) / (1 - mp.mpf(gamma))
+        tau = mp.findroot(lambda x: (1 - x**2) * mp.atanh(x) - x - eta, (-0.99, -0.2),
+                          solver="anderson")
+        return float((1 - mp.mpf(gamma)) * (1 - tau**2))
+
+
+register("ex-gd-saddle", Number(
+    _saddle_temperature, rtol=1e-4,
+    mistakes=[
+        (lambda: math.sqrt(_saddle_temperature()), "that is t_sn = a√T_sn in the EDM with "
+                                                   "a = 1; the question asks for T_sn"),
+        (lambda: _saddle_temperature() / 0.75, "that is chapter 4's rescaled temperature "
+                                               "T' = T/(1 - γ); the guided temperature is "
+                                               "T = (1 - γ)(1 - τ²)"),
+        (1.0, "T = 1 is the pitchfork of unguided sampling (γ = 0); with γ > 0 the wrong-class "
+              "mode appears later, at a smaller T"),
+    ],
+    expects="a float, the temperature T_sn",
+), chapter=CHAPTER, kind="compute")
+
+# -- ex-gd-explain: what a guided sampler samples --------------------------------------
+register("ex-gd-explain", Choice(
+    "b",
+    {
+        "a": "Yes: any sampler driven by grad log q_t ends at q_0.",
+        "b": "No: the samplers reproduce the marginals of a family only if it solves the "
+             "forward (heat) equation, and q_t does not unless |grad log p_t(c|x)| is constant "
+             "in x; the two samplers even disagree with each other.",
+        "c": "No, but only because of the discretisation error of the samplers.",
+        "d": "Yes for the probability flow, which is deterministic, and no for the SDE.",
+    },
+    hints={
+        "a": "the reverse SDE and the probability flow are derived from the forward equation "
+             "of the family whose score they use; q_t does not solve it (the heat residual is "
+             "-t w(1+w)|grad log p_t(c|x)|^2)",
+        "c": "the exact moment ODEs, with no discretisation at all, already differ from the "
+             "variance of q_0",
+        "d": "the probability flow has the right marginals for the same reason as the SDE, "
+             "the forward equation; without it neither sampler ends at q_0 (and the two "
+             "disagree)",
+    },
+), chapter=CHAPTER, kind="explain")
