@@ -20,6 +20,12 @@ posterior concentration :math:`Q = \sum_j w_j^2` (eq. 20-32), the Gaussian close
 generative bandwidth (eq. 35-38), the conversion of a denoising loss into an entropy rate
 (eq. 34) and a tiny denoiser network with its training loop. Exact scores and posteriors come
 from :class:`~diffnotes.mixtures.GaussianMixture`.
+
+It also holds the checks the chapter runs and the tests break: :func:`paired_z_test` (paired
+estimators, with identically zero and rare-event dominated cases reported as skipped, never as
+passed) and :func:`check_entropy_rate_1d` (the I-MMSE rate on 1-D data, the derivative of the
+conditional entropy against :math:`-\tfrac12\dot\lambda\,\mathrm{mmse}`, both by the
+quadrature of :func:`expect_1d`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,6 +44,7 @@ from ._validate import (
     check_process,
     check_spectrum,
 )
+from .checks import check_close, mc_estimate
 from .mixtures import GaussianMixture
 from .processes import ForwardProcess
 
@@ -282,8 +290,6 @@ def paired_z_test(a, b, tally, *, label: str = "", n_sigma: float = 5.0, n_top: 
     if float(size.topk(n_top).values.sum()) > rare_fraction * float(size.sum()):
         tally.skip("rare-event dominated: z-test invalid")
         return None
-    from .checks import mc_estimate
-
     return tally.mc(mc_estimate(diff), 0.0, label=label, n_sigma=n_sigma)
 
 
@@ -300,8 +306,6 @@ def expect_1d(mixture: GaussianMixture, f, t: float, process: ForwardProcess, *,
     """
     if mixture.d != 1:
         raise ValueError(f"expect_1d needs a one-dimensional mixture; got d = {mixture.d}")
-    import numpy as np
-
     tt = float(as_time("t", t))
     a, s = float(process.alpha(tt)), float(process.sigma(tt))
     means = a * mixture.means[:, 0].double().cpu()
@@ -342,8 +346,6 @@ def check_entropy_rate_1d(mixture: GaussianMixture, t: float, process: ForwardPr
     Raises ``AssertionError`` (through ``tally.close`` when a
     :class:`~diffnotes.checks.Tally` is given); returns the relative difference.
     """
-    from .checks import check_close
-
     factor = immse_factor if factor is None else factor
     tt = float(as_time("t", t))
     step = rel_step * tt
