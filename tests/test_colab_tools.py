@@ -90,3 +90,54 @@ def test_a_normal_notebook_is_ok_and_its_cells_are_timed(tmp_path):
     run = colab_test.run_notebook(path, "python3", {}, wall_limit=120)
     assert run.ok, run.status
     assert [c["cell"] for c in run.cells] == [1, 2]
+
+
+def test_rearm_wakes_a_poll_whose_reply_arrived_during_a_shadow_send():
+    """The widget stall's mechanism, without Jupyter: a reply arrives while a synchronous
+    shadow of the asyncio socket sends (nbclient's widget sync); the asyncio poll must still
+    wake at once after ``rearm``. Without it, it wakes only at its timeout (shown when the
+    race reproduces; it depends on timing)."""
+    import asyncio
+
+    import zmq
+    import zmq.asyncio
+
+    async def one(rearm: bool) -> float:
+        ctx, sctx = zmq.asyncio.Context(), zmq.Context()
+        router = sctx.socket(zmq.ROUTER)
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        try:
+            await dealer.send(b"hello")
+            ident, _ = router.recv_multipart()
+            start = time.perf_counter()
+            poll = asyncio.ensure_future(dealer.poll(3000))
+            await asyncio.sleep(0.05)
+            router.send_multipart([ident, b"execute_reply"])
+            time.sleep(0.05)  # the loop is busy while the reply arrives
+            zmq.Socket.shadow(dealer.underlying).send(b"comm_msg")
+            if rearm:
+                colab_test.rearm(dealer)
+            ready = await poll
+            assert ready and await dealer.recv() == b"execute_reply"
+            return time.perf_counter() - start
+        finally:
+            dealer.close(0)
+            router.close(0)
+            sctx.term()
+            ctx.term()
+
+    assert asyncio.run(one(rearm=True)) < 1.0
+    without = asyncio.run(one(rearm=False))
+    print(f"without rearm the poll woke after {without:.2f} s (timeout 3 s)")
+
+
+def test_rearm_after_send_patches_the_channel_once():
+    import jupyter_client.channels
+
+    colab_test.rearm_after_send()
+    first = jupyter_client.channels.ZMQSocketChannel.send
+    colab_test.rearm_after_send()
+    assert jupyter_client.channels.ZMQSocketChannel.send is first
+    assert getattr(first, "_rearms", False)

@@ -10,6 +10,9 @@ module registered by an IPython startup file, so the install cell takes its Cola
 points the install cell at this checkout (``DIFFNOTES_SOURCE``) and executes the notebook top
 to bottom from its folder.
 
+Widget cells used to stall (a reply read only at the cell's timeout, then reported ``ok``):
+:func:`rearm_after_send` removes the cause, a lost wake-up of the shell socket.
+
 Limits, so that a stall costs seconds, not the 600 s of nbclient's default:
 
 * **per cell**: ``max(MIN_CELL_S, 10 × its normal time)``, the normal time read from
@@ -43,8 +46,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jupyter_client.channels
 import nbclient
 import nbformat
+import zmq
+import zmq.asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -67,6 +73,40 @@ import types
 
 sys.modules.setdefault("google.colab", types.ModuleType("google.colab"))
 '''
+
+
+def rearm(socket) -> None:
+    """Make an asyncio zmq socket notice a message that arrived during a synchronous send."""
+    if isinstance(socket, zmq.asyncio.Socket):
+        socket.get(zmq.EVENTS)  # public API: re-schedules its event handling when events wait
+
+
+def rearm_after_send() -> None:
+    """Cure the stall of widget cells: re-arm the shell socket after every channel send.
+
+    The cause. While a cell runs, nbclient waits for its ``execute_reply`` with an asyncio poll
+    on the shell socket. When an ipywidgets ``Output`` widget (the one inside ``interactive``)
+    captures a figure, nbclient sends the widget's state back to the kernel on that same socket
+    (``OutputWidget.sync_state`` -> ``shell_channel.send``), and jupyter_client's
+    ``Session.send`` does so through a *synchronous shadow* of the asyncio socket. That send
+    processes the socket's pending commands and so consumes the edge-triggered ``ZMQ_FD``
+    wake-up of a reply that arrived a few milliseconds earlier: the asyncio poller is never
+    woken, and the reply is read only when the poll times out, after which the cell passes as
+    if nothing happened (it "takes" exactly its timeout). Reading ``EVENTS`` through the asyncio
+    socket after each send re-schedules the handling of what is pending, as pyzmq's own asyncio
+    send path does. Idempotent.
+    """
+    channel = jupyter_client.channels.ZMQSocketChannel
+    if getattr(channel.send, "_rearms", False):
+        return
+    send = channel.send
+
+    def send_and_rearm(self, msg):
+        send(self, msg)
+        rearm(self.socket)
+
+    send_and_rearm._rearms = True
+    channel.send = send_and_rearm
 
 
 def cell_key(source: str) -> str:
@@ -115,6 +155,7 @@ def run_notebook(path: Path, kernel: str, normal: dict[str, float], wall_limit: 
 
     Never raises for the notebook's own failures: they come back in ``Run.status``.
     """
+    rearm_after_send()
     nb = nbformat.read(path, as_version=4)
     run = Run(path.name)
     current: dict = {}
