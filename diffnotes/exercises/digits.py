@@ -1,0 +1,122 @@
+r"""Answer keys for the exercises of chapter 9, *Real data: handwritten digits*
+(``book/09_digits.md``). The references are computed without the chapter's code: the mutual
+information of a Gaussian state is the closed form written out by hand (the solution derives it
+with sympy from two entropies), and the speciation time of the pair 3/9 comes from the raw
+scikit-learn pixels with numpy (the solution uses the normalised torch tensors of
+:func:`diffnotes.digits.load_digits`). The explain exercise is a multiple-choice question.
+"""
+
+import functools
+import math
+
+import numpy as np
+import sympy as sp
+
+from ..selfcheck import Choice, Number, Symbolic, register
+
+CHAPTER = "digits"
+
+# ---------------------------------------------------------------- ex-dg-information (derive)
+
+t, s, d = sp.symbols("t s d", positive=True)
+_SNR = s**2 * sp.exp(-2 * t) / (1 - sp.exp(-2 * t))
+
+register(
+    "ex-dg-information",
+    Symbolic(
+        d / 2 * sp.log(1 + _SNR),
+        symbols=(t, s, d),
+        variable="t",
+        mistakes=[
+            (sp.log(1 + _SNR) / 2,
+             "that is the information of one coordinate: the d coordinates are independent, so "
+             "their informations add, a factor d"),
+            (d * sp.log(1 + _SNR),
+             "the entropy of N(mu, v I_d) is (d/2) log(2 pi e v): a factor 1/2 is missing"),
+            (d / 2 * sp.log(1 + s**2 / t**2),
+             "that is the EDM (x_t = x_0 + t z); in the VP process the signal is scaled by "
+             "e^{-t} and the noise variance is 1 - e^{-2t}"),
+            (d / 2 * sp.log(1 + s**2 * sp.exp(-2 * t)),
+             "the noise variance of the VP process is 1 - e^{-2t}, not 1"),
+            (d / 2 * sp.log(1 + _SNR) / sp.log(2),
+             "the exercise asks for nats (natural logarithm), not bits"),
+        ],
+        expects="a sympy expression in t, s, d: I(x_0; x_t) in nats",
+    ),
+    chapter=CHAPTER,
+    kind="derive",
+)
+
+# ---------------------------------------------------------------- ex-dg-pair (compute)
+
+
+@functools.cache
+def _pair_lambdas() -> tuple[float, float, float]:
+    """(Lambda of the pair 3/9, Lambda of all digits, rho²), from the raw pixels with numpy."""
+    from sklearn.datasets import load_digits
+
+    pixels, labels = load_digits(return_X_y=True)
+    pixels = pixels.astype(np.float64)
+    rho2 = float(((pixels - pixels.mean(0)) ** 2).mean())
+    pair = pixels[(labels == 3) | (labels == 9)]
+    top = lambda x: float(np.linalg.svd(x - x.mean(0), compute_uv=False)[0] ** 2 / len(x))  # noqa: E731
+    return top(pair) / rho2, top(pixels) / rho2, rho2
+
+
+def pair_speciation_time() -> float:
+    """t_s = ½ log Lambda of the digits 3 and 9 in the chapter's normalisation."""
+    return 0.5 * math.log(_pair_lambdas()[0])
+
+
+register(
+    "ex-dg-pair",
+    Number(
+        pair_speciation_time,
+        rtol=1e-6,
+        mistakes=[
+            (lambda: _pair_lambdas()[0],
+             "that is Lambda itself; the speciation time is t_s = ½ log Lambda"),
+            (lambda: math.log(_pair_lambdas()[0]),
+             "t_s = ½ log Lambda: the factor ½ is missing (e^{-2t} Lambda = 1)"),
+            (lambda: 0.5 * math.log10(_pair_lambdas()[0]),
+             "use the natural logarithm: e^{-2t} Lambda = 1 gives t = ½ ln Lambda"),
+            (lambda: 0.5 * math.log(_pair_lambdas()[1]),
+             "that is t_s of all ten digits; keep only the images of 3 and 9"),
+            (lambda: 0.5 * math.log(_pair_lambdas()[0] * _pair_lambdas()[2]),
+             "you used raw grey levels; divide the pixels by the chapter's scale rho first"),
+        ],
+        expects="a float: t_s = ½ log Lambda of the pair 3/9",
+    ),
+    chapter=CHAPTER,
+    kind="compute",
+)
+
+# ---------------------------------------------------------------- ex-dg-memorise (explain)
+
+register(
+    "ex-dg-memorise",
+    Choice(
+        "b",
+        {
+            "a": "The network was trained on fewer images than the empirical distribution holds.",
+            "b": "The network does not reach the minimiser: at t below the collapse time the "
+                 "exact score points at single training images, which a small network trained "
+                 "briefly does not resolve, and its loss there stays above the exact rate by its "
+                 "score error.",
+            "c": "The reverse SDE of the network uses a different noise than that of the exact "
+                 "score.",
+            "d": "The exact score is not a valid score at small t, so its samples are wrong.",
+        },
+        hints={
+            "a": "no: the network saw the same 1797 images, sampled again and again; the "
+                 "empirical distribution is exactly what its loss is minimised for",
+            "c": "no: both samplers integrate the same reverse SDE with the same kind of "
+                 "Brownian noise; only the score differs",
+            "d": "no: the exact score is the score of the empirical distribution noised to time "
+                 "t, valid at every t > 0; its samples are correct samples of that "
+                 "distribution, which is why they are copies",
+        },
+    ),
+    chapter=CHAPTER,
+    kind="explain",
+)

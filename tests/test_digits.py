@@ -1,0 +1,216 @@
+"""Chapter 9's home module: the digits, their exact posterior, the collapse time, training."""
+
+import math
+import sys
+
+import pytest
+import torch
+
+from diffnotes.checks import MCEstimate
+from diffnotes.device import generator
+from diffnotes.digits import (
+    DigitDenoiser,
+    class_tree,
+    collapse_time,
+    collapse_time_spectrum,
+    crossing_time,
+    exact_reverse_paths,
+    load_digits,
+    nearest_neighbour_ratio,
+    posterior_statistics,
+    train_classifier,
+    train_digit_denoiser,
+)
+from diffnotes.processes import VP
+from diffnotes.samplers import time_grid
+
+F64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def small(digits, per_class=6):
+    """A few images of every class: the same Digits, cut down, for fast tests."""
+    keep = torch.cat([(digits.labels == c).nonzero()[:per_class, 0] for c in range(10)])
+    return digits._replace(images=digits.images[keep], labels=digits.labels[keep])
+
+
+# -- the data ------------------------------------------------------------------------------------
+def test_normalisation(digits):
+    P, d = digits.images.shape
+    assert (P, d) == (1797, 64)
+    assert digits.images.dtype == F64 and digits.labels.dtype == torch.long
+    assert torch.allclose(digits.images.mean(0), torch.zeros(d, dtype=F64), atol=1e-12)
+    assert float(digits.images.pow(2).sum() / P) == pytest.approx(d, rel=1e-12)  # tr Cov = d
+    assert sorted(digits.labels.unique().tolist()) == list(range(10))
+    pixels = digits.to_pixels(digits.images[:3])
+    assert pixels.shape == (3, 8, 8)
+    assert float(pixels.min()) == pytest.approx(0.0, abs=1e-9) or float(pixels.min()) >= 0
+    assert float(pixels.max()) <= 16 + 1e-9
+
+
+def test_missing_sklearn_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match="scikit-learn"):
+        load_digits()
+
+
+def test_class_means_and_frequencies(digits):
+    means, freqs = digits.class_means()
+    for c in (0, 7):
+        assert torch.allclose(means[c], digits.images[digits.labels == c].mean(0))
+    assert float(freqs.sum()) == pytest.approx(1.0)
+
+
+# -- the exact posterior ---------------------------------------------------------------------
+@pytest.mark.parametrize("t", [0.05, 0.6, 3.0])
+def test_posterior_against_the_mixture_and_a_direct_sum(digits, t):
+    vp, mix = VP(), digits.mixture()
+    x = vp.perturb(digits.images[:40], t, generator(0, "cpu"))[0]
+    st = posterior_statistics(digits, x, t, vp, keep_weights=True)
+    w = mix.component_posterior(x, t, vp)
+    assert torch.allclose(st.weights, w, atol=1e-13)
+    # the class posterior by a direct loop over classes of the unnormalised Gaussian weights
+    a, s = math.exp(-t), math.sqrt(1 - math.exp(-2 * t))
+    logk = -((x[:, None, :] - a * digits.images[None]) ** 2).sum(-1) / (2 * s**2)
+    direct = torch.stack([torch.logsumexp(logk[:, digits.labels == c], 1) for c in range(10)], 1)
+    assert torch.allclose(st.class_posterior, torch.softmax(direct, 1), atol=1e-12)
+    assert torch.allclose(st.score, mix.score(x, t, vp), atol=1e-10)
+    assert torch.allclose(st.trace_cov, mix.posterior_trace_cov(x, t, vp), atol=1e-9)
+    assert torch.allclose(st.entropy, -torch.xlogy(w, w).sum(1), atol=1e-10)
+    assert torch.allclose(st.concentration, (w**2).sum(1), atol=1e-13)
+    assert bool((st.class_entropy <= st.entropy + 1e-12).all())
+
+
+def test_posterior_bad_input(digits):
+    with pytest.raises(ValueError, match="shape"):
+        posterior_statistics(digits, torch.zeros(3, 5, dtype=F64), 0.5, VP())
+    with pytest.raises(ValueError, match="positive"):
+        posterior_statistics(digits, torch.zeros(3, 64, dtype=F64), -1.0, VP())
+    with pytest.raises(ValueError, match="scalar"):
+        posterior_statistics(digits, torch.zeros(3, 64, dtype=F64), torch.ones(3), VP())
+
+
+def test_exact_paths_end_on_training_images(digits):
+    sub = small(digits)
+    g = generator(1, "cpu")
+    paths = exact_reverse_paths(sub, VP(), torch.randn(20, 64, generator=g, dtype=F64),
+                                time_grid(3.0, 0.02, 60), g)
+    assert paths.states.shape == (61, 20, 64)
+    assert paths.class_posterior.shape == (61, 20, 10)
+    assert torch.allclose(paths.class_posterior.sum(-1), torch.ones(61, 20, dtype=F64))
+    assert bool((nearest_neighbour_ratio(paths.denoised, sub.images) < 1e-3).all())
+    assert bool((paths.concentration[-1] > 0.99).all())
+
+
+def test_nearest_neighbour_ratio():
+    y = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]], dtype=F64)
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.5, 0.0]], dtype=F64)
+    r = nearest_neighbour_ratio(x, y)
+    assert r.tolist() == pytest.approx([0.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="two rows"):
+        nearest_neighbour_ratio(x, y[:1])
+
+
+# -- the collapse time -------------------------------------------------------------------------
+def test_collapse_time_closed_form_and_spectrum():
+    for P, d, s2 in ((1797, 64, 1.0), (10, 2, 0.5), (1e6, 1000, 3.0), (2, 1, 1.0)):
+        t = float(collapse_time(P, d, s2))
+        # the defining equation: log P = (d/2) log(1 + s² e^{-2t}/Δ_t)
+        info = d / 2 * math.log1p(s2 * math.exp(-2 * t) / -math.expm1(-2 * t))
+        assert info == pytest.approx(math.log(P), rel=1e-12)
+        assert collapse_time_spectrum(P, [s2] * d) == pytest.approx(t, rel=1e-9)
+
+
+def test_collapse_time_limits():
+    assert float(collapse_time(1e300, 4)) < 1e-70                     # P -> oo: t_C -> 0
+    P = 1000.0
+    for d in (1e4, 1e6):                                               # d -> oo
+        lead = 0.5 * math.log(d / (2 * math.log(P)))
+        assert float(collapse_time(P, d)) - lead == pytest.approx(0.0, abs=2 * math.log(P) / d)
+    ts = collapse_time(torch.tensor([10.0, 100.0, 1e4]), 16)
+    assert bool((ts[1:] < ts[:-1]).all())                              # more points, earlier
+    # a spectrum with more variance collapses later (at larger t)
+    assert collapse_time_spectrum(100, [2.0] * 8) > collapse_time_spectrum(100, [1.0] * 8)
+
+
+@pytest.mark.parametrize("args, words", [((1, 4), "P must"), ((10, 0), "d must"),
+                                         ((10, 4, -1.0), "s2 must")])
+def test_collapse_time_bad_input(args, words):
+    with pytest.raises(ValueError, match=words):
+        collapse_time(*args)
+
+
+def test_collapse_time_spectrum_bad_input():
+    with pytest.raises(ValueError, match="eigenvalues"):
+        collapse_time_spectrum(10, [-1.0])
+    with pytest.raises(ValueError, match="P must"):
+        collapse_time_spectrum(1, [1.0])
+
+
+# -- crossing times ---------------------------------------------------------------------------
+def test_crossing_time_linear_in_log_t():
+    ts = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=F64)
+    v = -torch.log(ts)                                     # straight in log t
+    est = crossing_time(ts, v, torch.full_like(v, 0.01), -math.log(1.5))
+    assert isinstance(est, MCEstimate)
+    assert est.value == pytest.approx(1.5, rel=1e-12)
+    # delta method: se(t) = t se(v) / |dv/dlog t| with the two endpoint errors mixed
+    f = math.log(1.5) / math.log(2.0)
+    assert est.stderr == pytest.approx(1.5 * 0.01 * math.hypot(1 - f, f), rel=1e-9)
+    with pytest.raises(ValueError, match="does not cross"):
+        crossing_time(ts, v, torch.zeros(4), 5.0)
+
+
+# -- the tree and the networks ---------------------------------------------------------------
+def test_class_tree_is_an_ultrametric(digits):
+    times = torch.logspace(math.log10(0.8), math.log10(1.3), 8, dtype=F64)
+    B = class_tree(digits, VP(), times)
+    assert B.shape == (10, 10) and torch.equal(B, B.T)
+    ultra = B[:, :, None] <= torch.maximum(B[:, None, :], B.T[None, :, :]) + 1e-12
+    assert bool(ultra.all())
+    with pytest.raises(ValueError, match="increasing"):
+        class_tree(digits, VP(), times.flip(0))
+
+
+def test_training_is_deterministic_for_a_seed(digits):
+    sub = small(digits)
+    kw = {"t_min": 0.05, "t_max": 3.0, "steps": 30, "batch": 32, "hidden": 16}
+    m1, l1 = train_digit_denoiser(sub, VP(), generator=generator(5, "cpu"), **kw)
+    m2, l2 = train_digit_denoiser(sub, VP(), generator=generator(5, "cpu"), **kw)
+    assert torch.equal(l1, l2)
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
+                                                  m2.state_dict().values(), strict=True))
+    c1, k1 = train_classifier(sub, VP(), generator=generator(6, "cpu"), **kw)
+    c2, k2 = train_classifier(sub, VP(), generator=generator(6, "cpu"), **kw)
+    assert torch.equal(k1, k2)
+    x = torch.randn(4, 64, dtype=F64)
+    assert torch.equal(c1.log_probs(x, 0.5), c2.log_probs(x, 0.5))
+    assert torch.allclose(c1.log_probs(x, 0.5).exp().sum(1), torch.ones(4, dtype=F64))
+
+
+def test_training_learns(digits):
+    sub = small(digits, per_class=3)
+    _, losses = train_classifier(sub, VP(), t_min=0.05, t_max=0.3, steps=200, batch=64,
+                                 hidden=32, generator=generator(7, "cpu"))
+    assert float(losses[-20:].mean()) < 0.5 * float(losses[:20].mean())
+
+
+def test_denoiser_score_is_tweedie():
+    vp = VP()
+    model = DigitDenoiser(64, vp, hidden=8, generator=generator(0, "cpu"), dtype=F64)
+    x, t = torch.randn(5, 64, dtype=F64), 0.7
+    a, s = math.exp(-t), math.sqrt(1 - math.exp(-2 * t))
+    with torch.no_grad():
+        x0 = model(x, t)
+    assert torch.allclose(model.score(x, t), (a * x0 - x) / s**2)
+
+
+@pytest.mark.parametrize("kw, words", [({"t_min": 0.0, "t_max": 1.0}, "t_min"),
+                                       ({"t_min": 0.1, "t_max": 1.0, "steps": 0}, "steps")])
+def test_training_bad_input(digits, kw, words):
+    with pytest.raises(ValueError, match=words):
+        train_classifier(digits, VP(), **kw)
