@@ -12,6 +12,7 @@ chapter                                        home module
 5  Lyapunov spectra and expected divergence    :mod:`diffnotes.lyapunov`
 6  Fisher information geometry                 :mod:`diffnotes.fisher`
 7  Pathwise entropy and speciation             :mod:`diffnotes.speciation`
+9  Real data: handwritten digits               :mod:`diffnotes.digits`
 10 Guidance                                    :mod:`diffnotes.guidance`
 8  Entropic time                               :mod:`diffnotes.schedules`
 =============================================  ===================================
@@ -32,6 +33,23 @@ from .denoising import (
     posterior_variance_term,
 )
 from .device import CHECK_DTYPE, default_device, generator
+from .digits import (
+    DigitDenoiser,
+    Digits,
+    NoisyClassifier,
+    PosteriorStats,
+    ReversePaths,
+    class_tree,
+    collapse_time,
+    collapse_time_spectrum,
+    crossing_time,
+    exact_reverse_paths,
+    load_digits,
+    nearest_neighbour_ratio,
+    posterior_statistics,
+    train_classifier,
+    train_digit_denoiser,
+)
 from .fisher import (
     check_fisher_definition,
     entropy_production_shares,
@@ -253,4 +271,19 @@ __all__ = [
     "rescaled_entropic_grid",
     "schedule_grid",
     "uniform_grid",
+    "DigitDenoiser",
+    "Digits",
+    "NoisyClassifier",
+    "PosteriorStats",
+    "ReversePaths",
+    "class_tree",
+    "collapse_time",
+    "collapse_time_spectrum",
+    "crossing_time",
+    "exact_reverse_paths",
+    "load_digits",
+    "nearest_neighbour_ratio",
+    "posterior_statistics",
+    "train_classifier",
+    "train_digit_denoiser",
 ]
