@@ -184,3 +184,19 @@ def test_no_solution_survives_in_a_student_notebook(page):
 def test_student_versions_written(tmp_path):
     written = notebooks.write_student_versions(tmp_path)
     assert {p.name for p in written} == {p.with_suffix(".ipynb").name for p in PAGES}
+
+
+def test_every_version_ends_with_the_licence(tmp_path):
+    path = synthetic_notebook(tmp_path, SYNTHETIC)
+    b = notebooks.export.Book(tmp_path)
+    for version in ("reader", "student", "instructor"):
+        last = notebooks.exported_notebook(path, version, b).cells[-1]
+        assert last.cell_type == "markdown" and "CC BY 4.0" in last.source, version
+        assert "MIT licence" in last.source
+
+
+def test_licence_files_exist():
+    root = Path(__file__).resolve().parent.parent
+    assert "MIT License" in (root / "LICENSE").read_text()
+    assert "CC BY 4.0" in (root / "LICENSE-TEXT.md").read_text()
+    assert "CC BY 4.0" in (root / "book" / "intro.md").read_text()

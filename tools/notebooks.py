@@ -72,6 +72,12 @@ INSTRUCTOR_BANNER = """\
 ends with `check(...).require()`, the same self-check the students use."""
 
 
+LICENCE_CELL = """\
+---
+*The text and figures of this notebook are licensed under
+[CC BY 4.0](https://creativecommons.org/licenses/by/4.0/); its code under the MIT licence
+(`LICENSE` and `LICENSE-TEXT.md` of the book's repository). From* {page}"""
+
 BANNERS = {"reader": READER_BANNER, "student": STUDENT_BANNER,
            "instructor": INSTRUCTOR_BANNER}
 # Where each version of a page's notebook is committed (Colab opens them from GitHub).
@@ -209,6 +215,7 @@ def exported_notebook(md_path: Path, version: str = "reader",
         out.append(nbformat.v4.new_markdown_cell(export.references_cell(b, cited)))
     banner = BANNERS[version].format(page=b.url(doc))
     out = out[:1] + [nbformat.v4.new_markdown_cell(banner)] + out[1:]
+    out.append(nbformat.v4.new_markdown_cell(LICENCE_CELL.format(page=b.url(doc))))
     kernelspec = jupytext.read(md_path).metadata.get("kernelspec")
     return export.new_notebook(out, kernelspec)
 
