@@ -188,3 +188,86 @@ def gaussian_dsm_constant(variances, t, process: ForwardProcess) -> torch.Tensor
     s2 = process.sigma(tt).to(torch.float64)[..., None] ** 2
     lam = lam.to(tt.device)
     return (a2 * lam / (s2 * (a2 * lam + s2))).sum(-1)
+
+
+def gaussian_dsm_constant_forms() -> dict:
+    r"""The three forms of :math:`C` for 1-D Gaussian data, derived by sympy from the definitions.
+
+    Data :math:`x_0 \sim \mathcal N(\mu, v)`, kernel :math:`x_t = \alpha x_0 +
+    \sigma\varepsilon`. Nothing about the answer is typed in:
+
+    * the posterior :math:`p(x_0 \mid x_t = x) \propto p_0(x_0)\,\mathcal N(x; \alpha x_0,
+      \sigma^2)` by Bayes' rule; its log is quadratic in :math:`x_0` (checked: the third
+      derivative vanishes), so the posterior is Gaussian with variance
+      :math:`-1/\partial_{x_0}^2 \log(p_0\,k)` and mean at the stationary point;
+    * the marginal from Bayes' rule read backwards, :math:`\log p_t(x) = \log p_0(x_0) +
+      \log k(x \mid x_0) - \log p(x_0 \mid x)` (checked: free of :math:`x_0`), and the score
+      :math:`s = \partial_x \log p_t`;
+    * the expectations over the independent standard normals :math:`z = (x_0 - \mu)/\sqrt v`
+      and :math:`\varepsilon` by expanding into monomials, :math:`\mathbb E z^k = (k-1)!!`
+      for even :math:`k`, 0 for odd.
+
+    Returns
+    -------
+    dict with sympy expressions ``"residual"`` :math:`\mathbb E(s + \varepsilon/\sigma)^2`,
+    ``"score_norm"`` :math:`1/\sigma^2 - \mathbb E s^2`, ``"posterior"``
+    :math:`\alpha^2\,\mathbb E\operatorname{Var}[x_0 \mid x_t]/\sigma^4`, the posterior
+    variance ``"posterior_variance"``, and the symbols ``"alpha"``, ``"sigma"``, ``"v"``
+    (positive). Chapter 2 checks each form against :prf:ref:`lem-ds-bounds` with
+    :func:`check_gaussian_dsm_constant`.
+    """
+    import sympy as sp
+
+    x0, x, mu, z, eps = sp.symbols("x_0 x mu z epsilon", real=True)
+    v, alpha, sigma = sp.symbols("v alpha sigma", positive=True)
+
+    def log_gauss(y, mean, var):
+        return -(y - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
+
+    log_joint = sp.expand(log_gauss(x0, mu, v) + log_gauss(x, alpha * x0, sigma**2))
+    if sp.simplify(sp.diff(log_joint, x0, 3)) != 0:
+        raise AssertionError("the log posterior is not quadratic in x0")
+    post_var = sp.simplify(-1 / sp.diff(log_joint, x0, 2))
+    (post_mean,) = sp.solve(sp.diff(log_joint, x0), x0)
+    log_p = sp.simplify(log_joint - log_gauss(x0, post_mean, post_var))
+    if sp.simplify(sp.diff(log_p, x0)) != 0:
+        raise AssertionError("log p_t(x) from Bayes' rule depends on x0")
+    score = sp.simplify(sp.diff(log_p, x))
+
+    def normal_expectation(expr):
+        poly = sp.Poly(sp.expand(expr), z, eps)
+        return sp.Add(*[c * sp.Mul(*[sp.factorial2(k - 1) if k % 2 == 0 else 0 for k in pw])
+                        for pw, c in poly.terms()])
+
+    xt = alpha * (mu + sp.sqrt(v) * z) + sigma * eps
+    s = sp.cancel(score.subs(x, xt))
+    return {
+        "residual": sp.simplify(normal_expectation((s + eps / sigma) ** 2)),
+        "score_norm": sp.simplify(1 / sigma**2 - normal_expectation(s**2)),
+        "posterior": sp.simplify(alpha**2 / sigma**4
+                                 * normal_expectation(post_var.subs(x, xt))),
+        "posterior_variance": post_var,
+        "alpha": alpha, "sigma": sigma, "v": v,
+    }
+
+
+def check_gaussian_dsm_constant(claimed: Callable, tally=None) -> dict:
+    r"""Assert that every form of :func:`gaussian_dsm_constant_forms` equals ``claimed``.
+
+    ``claimed(alpha, sigma, v)`` returns a sympy expression for :math:`C` (for chapter 2,
+    :prf:ref:`lem-ds-bounds`: :math:`\alpha^2 v/(\sigma^2(\alpha^2 v + \sigma^2))`). Each form
+    is compared by :func:`~diffnotes.checks.check_identity` (through ``tally.identity`` when a
+    :class:`~diffnotes.checks.Tally` is given), which raises ``AssertionError`` on a wrong
+    claim. Returns the forms.
+    """
+    from .checks import check_identity
+
+    forms = gaussian_dsm_constant_forms()
+    target = claimed(forms["alpha"], forms["sigma"], forms["v"])
+    for name in ("residual", "score_norm", "posterior"):
+        label = f"C from the {name.replace('_', '-')} form"
+        if tally is None:
+            check_identity(forms[name], target, label=label, verbose=False)
+        else:
+            tally.identity(forms[name], target, label=label)
+    return forms

@@ -13,7 +13,13 @@ from diffnotes import (
     posterior_mean_importance,
     posterior_variance_term,
 )
-from diffnotes.denoising import dsm_constant_terms, gaussian_dsm_constant
+from diffnotes.checks import Tally
+from diffnotes.denoising import (
+    check_gaussian_dsm_constant,
+    dsm_constant_terms,
+    gaussian_dsm_constant,
+    gaussian_dsm_constant_forms,
+)
 
 F64 = torch.float64
 MIX = GaussianMixture(torch.tensor([[-2.0, 0.0], [1.5, 1.0], [0.0, 2.0]]),
@@ -111,3 +117,47 @@ def test_gaussian_dsm_constant_rejects_bad_variances(bad):
 def test_dsm_constant_terms_rejects_wrong_dimension():
     with pytest.raises(ValueError, match="x0"):
         dsm_constant_terms(MIX, torch.zeros(4, 3, dtype=F64), 1.0, EDM())
+
+
+# ------------------------------------------------------------------ the sympy derivation of C
+
+
+@pytest.fixture(scope="module")
+def forms():
+    return gaussian_dsm_constant_forms()
+
+
+def test_derived_forms_agree_with_the_numeric_gaussian_constant(forms):
+    # the sympy forms, evaluated, against gaussian_dsm_constant (a separate closed form in torch)
+    al, sg, v = forms["alpha"], forms["sigma"], forms["v"]
+    for proc, t, var in ((EDM(), 0.7, 2.0), (VP(), 0.4, 0.5)):
+        a = float(proc.alpha(torch.tensor(t, dtype=F64)))
+        s = float(proc.sigma(torch.tensor(t, dtype=F64)))
+        ref = float(gaussian_dsm_constant(torch.tensor([var], dtype=F64), t, proc))
+        for name in ("residual", "score_norm", "posterior"):
+            got = float(forms[name].subs({al: a, sg: s, v: var}))
+            assert got == pytest.approx(ref, rel=1e-12)
+
+
+def test_dsm_constant_check_passes_on_the_lemma():
+    tally = Tally("C")
+    check_gaussian_dsm_constant(lambda al, sg, v: al**2 * v / (sg**2 * (al**2 * v + sg**2)),
+                                tally)
+    assert tally.n_exact == 3
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda al, sg, v: v / (sg**2 * (v + sg**2)),                 # alpha forgotten
+        lambda al, sg, v: al**2 * v / (sg**4 * (al**2 * v + sg**2)),  # sigma^4 for sigma^2
+        lambda al, sg, v: 1 / sg**2,                                 # the upper bound d/sigma^2
+        lambda al, sg, v: sg**2 * v / (al**2 * v + sg**2),            # the posterior variance
+    ],
+    ids=["no-alpha", "sigma4", "bound", "posterior-variance"],
+)
+def test_dsm_constant_check_fails_on_a_wrong_formula(wrong):
+    with pytest.raises(AssertionError, match="fails"):
+        check_gaussian_dsm_constant(wrong, Tally("wrong"))
+    with pytest.raises(AssertionError, match="fails"):
+        check_gaussian_dsm_constant(wrong)
