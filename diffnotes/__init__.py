@@ -68,6 +68,7 @@ from .fixed_points import (
     FixedPointPaths,
     FixedPoints,
     branching_times,
+    check_branch_stability,
     find_fixed_points,
     follow_fixed_points,
 )
@@ -101,6 +102,7 @@ from .information import (
 )
 from .lyapunov import (
     DivergenceParts,
+    check_variance_bound,
     divergence_parts,
     entropy_rate_divergence,
     flow_divergence,
@@ -167,6 +169,8 @@ from .twenty_questions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "check_branch_stability",
+    "check_variance_bound",
     "GuidedScore",
     "Schedule",
     "class_mixture",
