@@ -30,7 +30,10 @@ CHAPTERS = {
     "5": ("5  Lyapunov spectra", "divergence\n= entropy production", (10.4, 3.0)),
     "7": ("7  Speciation", "variance of the path\npeaks at the decision", (3.8, 1.0)),
     "6": ("6  Fisher geometry", "entropy rate\n= Fisher trace", (8.2, 1.0)),
-    "A": ("A  Appendix proofs", "every step checked", (3.8, -1.0)),
+    "A": ("A  Appendix proofs", "every step checked", (1.6, -1.0)),
+    "8": ("8  Entropic time", "equal information\nper sampling step", (8.2, -1.0)),
+    "9": ("9  Handwritten digits", "the same windows\non real data", (3.8, -3.0)),
+    "10": ("10  Guidance", "a field that decides\nearly, at a cost", (8.2, -3.0)),
 }
 
 # (from, to, what is carried, where along the arrow its label sits)
@@ -45,19 +48,24 @@ EDGES = [
     ("3", "6", "posterior covariance", 0.72),
     ("5", "6", "score Jacobian", 0.5),
     ("7", "A", "effective SNR", 0.5),
+    ("7", "8", "entropy rate\nin its windows", 0.5),
+    ("7", "9", "speciation time", 0.55),
+    ("7", "10", "class entropy", 0.62),
+    ("8", "10", "schedules", 0.5),
 ]
 
 BOX_W, BOX_H = 2.9, 0.95
+BEYOND = {"8", "9", "10"}  # the chapters beyond the paper, drawn in another colour
 
 
 def draw() -> plt.Figure:
     plt.rcParams["svg.hashsalt"] = "diffnotes-chapter-map"
     plt.rcParams["svg.fonttype"] = "path"
-    fig, ax = plt.subplots(figsize=(9.6, 5.8))
-    ax.set(xlim=(-0.05, 12.05), ylim=(-1.65, 5.6), aspect="equal")
+    fig, ax = plt.subplots(figsize=(9.6, 7.4))
+    ax.set(xlim=(-0.05, 12.05), ylim=(-3.65, 5.6), aspect="equal")
     ax.axis("off")
     for key, (title, result, (x, y)) in CHAPTERS.items():
-        face = "#eef3fb" if key != "A" else "#f4f4f4"
+        face = "#f4f4f4" if key == "A" else "#fbf3e6" if key in BEYOND else "#eef3fb"
         ax.add_patch(FancyBboxPatch((x - BOX_W / 2, y - BOX_H / 2), BOX_W, BOX_H,
                                     boxstyle="round,pad=0.04,rounding_size=0.12",
                                     facecolor=face, edgecolor="#3b6ea8", linewidth=1.2))
