@@ -26,9 +26,11 @@ The core every chapter uses: :mod:`diffnotes.processes` (forward processes),
 from .checks import MCEstimate, Tally, check_close, check_identity, check_mc, mc_estimate
 from .denoising import (
     DSMTerms,
+    check_gaussian_dsm_constant,
     dsm_constant_terms,
     dsm_residuals,
     gaussian_dsm_constant,
+    gaussian_dsm_constant_forms,
     posterior_mean_importance,
     posterior_variance_term,
 )
@@ -158,17 +160,27 @@ from .twenty_questions import (
     Games,
     binary_entropy,
     bisection_questions,
+    box_points,
+    check_box_entropy,
+    conditional_entropy_bits,
     exact_entropy_trajectory,
     expected_information_gain,
     mask_tail,
     masked_entropy,
     play,
     random_questions,
+    sign_question_entropy,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "box_points",
+    "conditional_entropy_bits",
+    "sign_question_entropy",
+    "check_box_entropy",
+    "gaussian_dsm_constant_forms",
+    "check_gaussian_dsm_constant",
     "check_branch_stability",
     "check_variance_bound",
     "GuidedScore",
