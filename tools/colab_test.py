@@ -157,7 +157,8 @@ def run_notebook(path: Path, kernel: str, normal: dict[str, float], wall_limit: 
     """
     rearm_after_send()
     nb = nbformat.read(path, as_version=4)
-    run = Run(path.name)
+    full = path.resolve()
+    run = Run(str(full.relative_to(ROOT)) if full.is_relative_to(ROOT) else path.name)
     current: dict = {}
     code_index = {id(c): i for i, c in
                   enumerate((c for c in nb.cells if c.cell_type == "code"), start=1)}
@@ -252,6 +253,25 @@ def default_notebooks(student: bool) -> list[Path]:
     return found
 
 
+def write_cell_times(runs: dict) -> int:
+    """Write every cell's time of passing runs (``{name: {"cells": [...]}}``) to CELL_TIMES."""
+    times = {c["key"]: c["seconds"] for r in runs.values() for c in r["cells"]}
+    CELL_TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=0) + "\n")
+    print(f"recorded {len(times)} cell times in {CELL_TIMES.relative_to(ROOT)}")
+    return len(times)
+
+
+def record_from(path: Path) -> int:
+    """``--record-from``: the cell times of an earlier, fully passing run."""
+    runs = json.loads(path.read_text())["notebooks"]
+    bad = [name for name, r in runs.items() if r["status"] != "ok"]
+    if bad:
+        print(f"not recording: {', '.join(bad)} did not pass in {path}")
+        return 1
+    write_cell_times(runs)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -261,12 +281,18 @@ def main(argv=None) -> int:
     parser.add_argument("--record", action="store_true",
                         help=f"write every cell's time to {CELL_TIMES.relative_to(ROOT)} "
                              "(only when every notebook passed)")
+    parser.add_argument("--record-from", type=Path, metavar="JSON",
+                        help="write the cell times of an earlier run's _build/colab_test.json "
+                             f"to {CELL_TIMES.relative_to(ROOT)} and exit (every notebook of "
+                             "that run must have passed)")
     parser.add_argument("--any-versions", action="store_true",
                         help="skip the check that the venv has Colab's versions (Colab's own "
                              "image, make colab-check)")
     parser.add_argument("--source", default=str(ROOT),
                         help="what the install cell installs (default: this checkout)")
     args = parser.parse_args(argv)
+    if args.record_from:
+        return record_from(args.record_from)
     notebooks = args.notebooks or default_notebooks(student=not args.no_student)
     if not notebooks:
         print("no notebooks found under book/ (run `make notebooks`)")
@@ -330,9 +356,7 @@ def main(argv=None) -> int:
         if failed:
             print(f"not recording cell times: failures ({', '.join(failed)})")
         else:
-            times = {c["key"]: c["seconds"] for r in runs for c in r.cells}
-            CELL_TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=0) + "\n")
-            print(f"recorded {len(times)} cell times in {CELL_TIMES.relative_to(ROOT)}")
+            write_cell_times({r.name: {"cells": r.cells} for r in runs})
     n_bad = len([r for r in runs if not r.ok])
     print(f"{len(runs) - n_bad} of {len(runs)} notebooks ran in the Colab-like environment"
           + (f"; failures: {', '.join(failed)}" if failed else ""))
