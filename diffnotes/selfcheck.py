@@ -21,6 +21,18 @@ When the answer is wrong the verdict carries a hint: the key's own list of typic
 tried first, then generic diagnoses (a constant factor such as 2 or :math:`\ln 2`, a flipped
 sign, an additive constant, agreement only at ``t = 1``, a wrong shape, ...).
 
+In **graded mode** (:func:`set_mode`, or ``DIFFNOTES_GRADED=1`` in the environment before the
+package is imported) a wrong answer's hint names only the *kind* of mistake -- a factor of 2,
+nats instead of bits, a transposed matrix, a sign, a typical mistake of the exercise -- and never
+its direction or size (no "too large", no ratio, no value), so a student cannot bisect to the
+answer. Self-study mode, the default, keeps the readable hints. Each typical mistake of a key
+may carry its graded wording as a third element, either free text or a name of
+:data:`MISTAKE_KINDS`.
+
+Each registered :class:`Exercise` also carries what an instructor needs: an estimated time in
+minutes, a difficulty (:data:`DIFFICULTIES`) and, for an explain exercise, a rubric of
+:class:`Criterion` for its written answer.
+
 The book's own solutions end with ``check(label, answer).require()``, which raises
 ``AssertionError`` when the reference solution does not pass: every key is executed against a
 correct answer in CI, and ``tests/test_exercises.py`` feeds each key typical wrong answers.
@@ -31,6 +43,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +53,11 @@ import sympy as sp
 import torch
 
 __all__ = [
+    "DIFFICULTIES",
+    "MISTAKE_KINDS",
+    "MODES",
     "Choice",
+    "Criterion",
     "Exercise",
     "Function",
     "Key",
@@ -51,11 +68,94 @@ __all__ = [
     "check",
     "exercise",
     "exercises",
+    "get_mode",
     "register",
+    "set_mode",
 ]
 
 Status = Literal["correct", "wrong", "missing", "invalid"]
 KINDS = ("derive", "compute", "explain")
+DIFFICULTIES = ("routine", "standard", "challenging")
+MODES = ("self-study", "graded")
+
+# --------------------------------------------------------------------------------------------
+# Modes: self-study (readable hints) and graded (the kind of mistake only)
+
+_TRUE = {"1", "true", "yes", "on", "graded"}
+_MODE = {"mode": "graded" if os.environ.get("DIFFNOTES_GRADED", "").strip().lower() in _TRUE
+         else "self-study"}
+
+
+def set_mode(mode: str) -> str:
+    """Set the self-check's mode, ``"self-study"`` (default) or ``"graded"``; return the old one.
+
+    In graded mode a wrong answer's hint names the kind of mistake only (a factor of 2, nats vs
+    bits, a transposed matrix, a sign, a typical mistake of the exercise), never whether the
+    answer is too large or too small, by how much, or any value. The environment variable
+    ``DIFFNOTES_GRADED=1`` selects graded mode when the package is imported.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    old, _MODE["mode"] = _MODE["mode"], mode
+    return old
+
+
+def get_mode() -> str:
+    """The self-check's current mode: ``"self-study"`` or ``"graded"``."""
+    return _MODE["mode"]
+
+
+# Graded-mode wordings of typical mistakes: a key names one of these as a mistake's third
+# element (or writes its own text). None of them says which way or how far an answer is off.
+MISTAKE_KINDS = {
+    "factor-2": "off by a factor of 2",
+    "factor-4": "off by a factor of 4 (a square, or a factor of 2 twice)",
+    "factor": "off by a constant factor",
+    "sign": "a sign is wrong",
+    "sign-factor-2": "a sign and a factor of 2 are wrong",
+    "ln2": "nats vs bits: a logarithm in the wrong base (a factor of ln 2)",
+    "additive": "off by an additive constant",
+    "transpose": "a matrix is transposed: rows and columns are swapped",
+    "inverted": "a ratio is inverted: numerator and denominator are swapped",
+    "exponent": "a power or an exponent is wrong",
+    "square": "a quantity is squared where it should not be, or not squared where it should",
+    "limit": "an approximation or a limit where the exact result is asked for",
+    "dependence": "the dependence on one of the variables is wrong",
+    "dimension": "a wrong dimension or count (of the space, the manifold, the points or the "
+                 "components)",
+    "convention": "another convention: a different forward process, clock, or noise or log "
+                  "parametrisation",
+    "quantity": "a related quantity, not the one the exercise asks for",
+    "missing-term": "a term or a factor is missing",
+    "estimator": "the wrong estimator, average or normalisation",
+    "procedure": "a step of the procedure is not the one the exercise describes",
+}
+
+_GRADED_WRONG = "not right"
+
+
+class _Hint(str):
+    """A hint in self-study wording that also knows its graded-mode wording."""
+
+    graded: str
+
+    def __new__(cls, text: str, graded: str):
+        obj = super().__new__(cls, text)
+        obj.graded = graded
+        return obj
+
+
+def _mistake_hint(entry) -> tuple[Any, _Hint]:
+    """``(value, hint)`` or ``(value, hint, graded)`` as ``(value, _Hint)``; ``graded`` is a
+    name of :data:`MISTAKE_KINDS` or free text, and defaults to "not right"."""
+    if len(entry) == 2:
+        (value, hint), graded = entry, _GRADED_WRONG
+    elif len(entry) == 3:
+        value, hint, graded = entry
+    else:
+        raise ValueError(f"a mistake must be (value, hint) or (value, hint, graded); got "
+                         f"{len(entry)} elements")
+    return value, _Hint(hint, MISTAKE_KINDS.get(graded, graded))
 
 
 @dataclass(frozen=True)
@@ -99,8 +199,24 @@ class Key:
 
     expects: str = "an answer"
 
-    def judge(self, answer: Any) -> tuple[Status, str]:  # pragma: no cover - interface
+    def judge(self, answer: Any, mode: str | None = None) -> tuple[Status, str]:
+        """``(status, message)`` for ``answer``, worded for ``mode`` (default: the current
+        one, :func:`get_mode`). In graded mode a wrong answer's message names the kind of
+        mistake only; a message with no graded wording becomes "not right"."""
+        mode = get_mode() if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+        status, message = self._judge(answer)
+        if mode == "graded" and status == "wrong":
+            message = message.graded if isinstance(message, _Hint) else _GRADED_WRONG
+        return status, str(message)
+
+    def _judge(self, answer: Any) -> tuple[Status, str]:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def typical_mistakes(self) -> list[tuple[Any, str, str]]:
+        """The key's own typical wrong answers: ``(answer, self-study hint, graded hint)``."""
+        return [(value(), str(h), h.graded) for value, h in getattr(self, "_mistakes", [])]
 
 
 def _lazy(x):
@@ -114,26 +230,26 @@ def _close(a: float, b: float, rtol: float, atol: float) -> bool:
     return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
 
 
-_FACTORS = (
-    (2.0, "off by a factor of 2: your answer is twice the right one"),
-    (0.5, "off by a factor of 2: your answer is half the right one"),
-    (-1.0, "the sign is flipped"),
+_FACTORS = (   # (answer / reference, self-study hint, graded kind)
+    (2.0, "off by a factor of 2: your answer is twice the right one", "factor-2"),
+    (0.5, "off by a factor of 2: your answer is half the right one", "factor-2"),
+    (-1.0, "the sign is flipped", "sign"),
     # answer / reference = ln 2: the answer is in nats where bits were asked for, and back
     (math.log(2), "off by a factor of ln 2: a natural log where log base 2 belongs "
-                  "(nats instead of bits)?"),
+                  "(nats instead of bits)?", "ln2"),
     (1 / math.log(2), "off by a factor of 1/ln 2: a log base 2 where the natural log belongs "
-                      "(bits instead of nats)?"),
-    (4.0, "off by a factor of 4: a square (or a doubled factor of 2) too many?"),
-    (0.25, "off by a factor of 4: a square (or a factor of 2) too few?"),
-    (-2.0, "off by a factor of -2: check the sign and a factor of 2"),
-    (-0.5, "off by a factor of -1/2: check the sign and a factor of 2"),
+                      "(bits instead of nats)?", "ln2"),
+    (4.0, "off by a factor of 4: a square (or a doubled factor of 2) too many?", "factor-4"),
+    (0.25, "off by a factor of 4: a square (or a factor of 2) too few?", "factor-4"),
+    (-2.0, "off by a factor of -2: check the sign and a factor of 2", "sign-factor-2"),
+    (-0.5, "off by a factor of -1/2: check the sign and a factor of 2", "sign-factor-2"),
 )
 
 
-def _factor_hint(ratio: float, rtol: float = 1e-6) -> str | None:
-    for c, hint in _FACTORS:
+def _factor_hint(ratio: float, rtol: float = 1e-6) -> _Hint | None:
+    for c, hint, kind in _FACTORS:
         if abs(ratio - c) <= rtol * abs(c):
-            return hint
+            return _Hint(hint, MISTAKE_KINDS[kind])
     return None
 
 
@@ -164,14 +280,14 @@ class Number(Key):
     reference: Any
     rtol: float = 1e-6
     atol: float = 0.0
-    mistakes: Sequence[tuple[Any, str]] = ()
+    mistakes: Sequence[tuple] = ()
     expects: str = "a number"
 
     def __post_init__(self):
         self._ref = _lazy(self.reference)
-        self._mistakes = [(_lazy(v), h) for v, h in self.mistakes]
+        self._mistakes = [(_lazy(v), h) for v, h in map(_mistake_hint, self.mistakes)]
 
-    def judge(self, answer):
+    def _judge(self, answer):
         a = _as_float(answer)
         if a is None:
             return "invalid", f"expected {self.expects}; got {type(answer).__name__}"
@@ -188,12 +304,14 @@ class Number(Key):
             hint = _factor_hint(a / r, min(max(self.rtol, 1e-9) * 10, 0.02))
             if hint:
                 return "wrong", hint
+        # graded: the same words whether the answer is near or far, above or below
+        graded = f"not right: outside the tolerance (rtol={self.rtol:g}, atol={self.atol:g})"
         if _close(a, r, 3 * self.rtol, 3 * self.atol):
-            return "wrong", ("close, but outside the tolerance "
-                             f"(rtol={self.rtol:g}, atol={self.atol:g}): more samples or more "
-                             "digits?")
+            return "wrong", _Hint("close, but outside the tolerance "
+                                  f"(rtol={self.rtol:g}, atol={self.atol:g}): more samples or "
+                                  "more digits?", graded)
         side = "too large" if a > r else "too small"
-        return "wrong", f"not right: your value {a:.6g} is {side}"
+        return "wrong", _Hint(f"not right: your value {a:.6g} is {side}", graded)
 
 
 def _as_tensor(answer: Any) -> torch.Tensor | None:
@@ -205,7 +323,8 @@ def _as_tensor(answer: Any) -> torch.Tensor | None:
         return None
 
 
-def _compare_arrays(a: torch.Tensor, r: torch.Tensor, rtol: float, atol: float) -> str | None:
+def _compare_arrays(a: torch.Tensor, r: torch.Tensor, rtol: float,
+                    atol: float) -> _Hint | None:
     """None when ``a`` matches ``r``; else a hint (shapes are equal)."""
     ok = (a - r).abs() <= atol + rtol * r.abs()
     if bool(ok.all()):
@@ -218,14 +337,17 @@ def _compare_arrays(a: torch.Tensor, r: torch.Tensor, rtol: float, atol: float) 
             if hint:
                 return hint
             if bool((a[~nz].abs() <= atol + 1e-12).all()):
-                return f"off by a constant factor of about {float(ratios.mean()):.4g}"
+                return _Hint(f"off by a constant factor of about {float(ratios.mean()):.4g}",
+                             MISTAKE_KINDS["factor"])
     diff = (a - r).flatten()
     if a.numel() > 1 and float(diff.max() - diff.min()) <= atol + rtol * float(r.abs().max()):
-        return f"off by an additive constant of about {float(diff.mean()):.4g}"
+        return _Hint(f"off by an additive constant of about {float(diff.mean()):.4g}",
+                     MISTAKE_KINDS["additive"])
     bad = (~ok).flatten().nonzero().flatten()
     first = tuple(int(i) for i in torch.unravel_index(bad[0], ok.shape)) if ok.ndim else ()
-    return (f"{len(bad)} of {ok.numel()} entries are wrong; the first at index {first}: "
-            f"yours {float(a[first]):.6g}")
+    return _Hint(f"{len(bad)} of {ok.numel()} entries are wrong; the first at index {first}: "
+                 f"yours {float(a[first]):.6g}",
+                 f"not right: {len(bad)} of {ok.numel()} entries are outside the tolerance")
 
 
 @dataclass
@@ -238,14 +360,14 @@ class Tensor(Key):
     reference: Any
     rtol: float = 1e-6
     atol: float = 1e-9
-    mistakes: Sequence[tuple[Any, str]] = ()
+    mistakes: Sequence[tuple] = ()
     expects: str = "a tensor"
 
     def __post_init__(self):
         self._ref = _lazy(self.reference)
-        self._mistakes = [(_lazy(v), h) for v, h in self.mistakes]
+        self._mistakes = [(_lazy(v), h) for v, h in map(_mistake_hint, self.mistakes)]
 
-    def judge(self, answer):
+    def _judge(self, answer):
         a = _as_tensor(answer)
         if a is None:
             return "invalid", f"expected {self.expects}; got {type(answer).__name__}"
@@ -253,11 +375,13 @@ class Tensor(Key):
         if a.shape != r.shape:
             if a.ndim == 2 and a.T.shape == r.shape and _compare_arrays(a.T, r, self.rtol,
                                                                         self.atol) is None:
-                return "wrong", "transposed: rows and columns are swapped"
+                return "wrong", _Hint("transposed: rows and columns are swapped",
+                                      MISTAKE_KINDS["transpose"])
             if a.numel() == r.numel() and _compare_arrays(a.reshape(r.shape), r, self.rtol,
                                                           self.atol) is None:
-                return "wrong", (f"right values, wrong shape: expected {tuple(r.shape)}, "
-                                 f"got {tuple(a.shape)}")
+                shape = f"expected {tuple(r.shape)}, got {tuple(a.shape)}"
+                return "wrong", _Hint(f"right values, wrong shape: {shape}",
+                                      f"wrong shape: {shape}")
             return "invalid", f"expected shape {tuple(r.shape)}; got {tuple(a.shape)}"
         if not bool(torch.isfinite(a).all()):
             return "invalid", "your answer has NaN or infinite entries"
@@ -286,8 +410,12 @@ class Function(Key):
     rtol: float = 1e-6
     atol: float = 1e-9
     at: tuple[int, float, str] | None = None   # (argument index, value, argument name)
-    mistakes: Sequence[tuple[Callable, str]] = ()
+    mistakes: Sequence[tuple] = ()
     expects: str = "a Python function"
+
+    def __post_init__(self):
+        # a mistake here is a function: kept as it is (``_lazy`` would call it)
+        self._mistakes = [((lambda f=f: f), h) for f, h in map(_mistake_hint, self.mistakes)]
 
     @staticmethod
     def _call(f, probe):
@@ -303,7 +431,7 @@ class Function(Key):
         return [y.shape == r.shape and _compare_arrays(y, r, self.rtol, self.atol) is None
                 for y, r in zip(ys, refs, strict=True)]
 
-    def judge(self, answer):
+    def _judge(self, answer):
         if not callable(answer) or isinstance(answer, sp.Basic):
             return "invalid", f"expected {self.expects}; got {type(answer).__name__}"
         refs = self._values(self.reference)
@@ -314,8 +442,8 @@ class Function(Key):
         ok = self._matches(ys, refs)
         if all(ok):
             return "correct", "correct."
-        for wrong, hint in self.mistakes:
-            if all(self._matches(ys, self._values(wrong))):
+        for wrong, hint in self._mistakes:
+            if all(self._matches(ys, self._values(wrong()))):
                 return "wrong", hint
         if all(y.shape == r.shape for y, r in zip(ys, refs, strict=True)):
             a = torch.cat([y.flatten() for y in ys])
@@ -329,11 +457,12 @@ class Function(Key):
                                               else p[argname]).flatten()[0]) == value
                         for p in self.probes]
             if any(at_value) and all(o == v for o, v in zip(ok, at_value, strict=True)):
-                return "wrong", (f"right at {argname} = {value:g} but not in general: check the "
-                                 f"{argname}-dependence")
+                text = (f"right at {argname} = {value:g} but not in general: check the "
+                        f"{argname}-dependence")
+                return "wrong", _Hint(text, text)
         first = ok.index(False)
-        return "wrong", (f"wrong at {sum(not o for o in ok)} of {len(ok)} probe arguments, e.g. "
-                         f"{self.probes[first]!r}")
+        text = f"wrong at {sum(not o for o in ok)} of {len(ok)} probe arguments"
+        return "wrong", _Hint(f"{text}, e.g. {self.probes[first]!r}", text)
 
 
 @dataclass
@@ -350,14 +479,14 @@ class Symbolic(Key):
     reference: Any
     symbols: Sequence[sp.Symbol] = ()
     variable: str | None = None
-    mistakes: Sequence[tuple[Any, str]] = ()
+    mistakes: Sequence[tuple] = ()
     probe_range: tuple[float, float] = (0.2, 2.5)
     n_probes: int = 6
     expects: str = "a sympy expression"
 
     def __post_init__(self):
         self._ref = _lazy(self.reference)
-        self._mistakes = [(_lazy(v), h) for v, h in self.mistakes]
+        self._mistakes = [(_lazy(v), h) for v, h in map(_mistake_hint, self.mistakes)]
         self._by_name = {s.name: s for s in self.symbols}
 
     def _parse(self, answer) -> sp.Expr | None:
@@ -401,7 +530,7 @@ class Symbolic(Key):
             return False
         return all(abs(va - vr) <= 1e-12 * max(1.0, abs(vr)) for va, vr in vals)
 
-    def judge(self, answer):
+    def _judge(self, answer):
         a = self._parse(answer)
         if a is None:
             return "invalid", (f"expected {self.expects}; could not read "
@@ -411,8 +540,9 @@ class Symbolic(Key):
             self._by_name)
         if extra:
             names = ", ".join(sorted(self._by_name)) or "none"
-            return "wrong", (f"your answer uses symbol(s) {', '.join(sorted(extra))} that this "
-                             f"exercise does not have (its symbols: {names})")
+            text = (f"your answer uses symbol(s) {', '.join(sorted(extra))} that this "
+                    f"exercise does not have (its symbols: {names})")
+            return "wrong", _Hint(text, text)
         if self._equal(a, r):
             return "correct", "correct."
         for wrong, hint in self._mistakes:
@@ -420,7 +550,7 @@ class Symbolic(Key):
                 return "wrong", hint
         return "wrong", self._diagnose(a, r)
 
-    def _diagnose(self, a, r) -> str:
+    def _diagnose(self, a, r) -> _Hint:
         syms = sorted(a.free_symbols | r.free_symbols, key=lambda s: s.name)
         points = self._points(syms)
         vals = [(self._value(a, p), self._value(r, p)) for p in points]
@@ -430,25 +560,29 @@ class Symbolic(Key):
             if all(abs(q - ratios[0]) <= 1e-9 * max(1, abs(ratios[0])) for q in ratios):
                 q = ratios[0].real
                 hint = _factor_hint(q, 1e-8)
-                return hint or f"off by a constant factor of about {q:.6g}"
+                return hint or _Hint(f"off by a constant factor of about {q:.6g}",
+                                     MISTAKE_KINDS["factor"])
         if len(vals) > 1:
             diffs = [va - vr for va, vr in vals]
             if all(abs(d - diffs[0]) <= 1e-9 * max(1, abs(diffs[0])) for d in diffs):
-                return f"off by an additive constant of about {diffs[0].real:.6g}"
+                return _Hint(f"off by an additive constant of about {diffs[0].real:.6g}",
+                             MISTAKE_KINDS["additive"])
         if self.variable is not None and self.variable in {s.name for s in syms}:
             var = next(s for s in syms if s.name == self.variable)
             at_one = [{**p, var: sp.Integer(1)} for p in points]
             v1 = [(self._value(a, p), self._value(r, p)) for p in at_one]
             if all(va is not None and vr is not None and abs(va - vr) <= 1e-10 * max(1, abs(vr))
                    for va, vr in v1):
-                return (f"right at {self.variable} = 1 but not in general: check the "
+                text = (f"right at {self.variable} = 1 but not in general: check the "
                         f"{self.variable}-dependence")
+                return _Hint(text, text)
+        plain = "not equivalent to the expected expression"
         if vals:
             point = {s.name: round(float(v), 3) for s, v in points[0].items()}
             va, vr = vals[0]
-            return (f"not equivalent to the expected expression; e.g. at {point} yours is "
-                    f"{va.real:.6g}, expected {vr.real:.6g}")
-        return "not equivalent to the expected expression"
+            return _Hint(f"{plain}; e.g. at {point} yours is {va.real:.6g}, expected "
+                         f"{vr.real:.6g}", plain)
+        return _Hint(plain, plain)
 
 
 def _letters(answer) -> frozenset[str] | None:
@@ -481,7 +615,7 @@ class Choice(Key):
         if unknown:
             raise ValueError(f"correct must be letters of options; got {sorted(unknown)}")
 
-    def judge(self, answer):
+    def _judge(self, answer):
         chosen = _letters(answer)
         if not chosen:
             return "invalid", f"expected {self.expects}; got {answer!r:.60}"
@@ -492,13 +626,16 @@ class Choice(Key):
         if chosen == self._right:
             return "correct", "correct."
         wrong = sorted(chosen - self._right)
+        # graded: which option is wrong, not why (the why points at the right one)
         if wrong and wrong[0] in self.hints:
-            return "wrong", self.hints[wrong[0]]
+            return "wrong", _Hint(self.hints[wrong[0]], f"option {wrong[0]} is not right")
         if chosen < self._right:
-            return "wrong", "part of it: more than one option is right"
+            text = "part of it: more than one option is right"
+            return "wrong", _Hint(text, text)
         if wrong:
-            return "wrong", f"option {wrong[0]} is not right"
-        return "wrong", "not right"
+            text = f"option {wrong[0]} is not right"
+            return "wrong", _Hint(text, text)
+        return "wrong", _Hint("not right", "not right")
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,20 +643,52 @@ class Choice(Key):
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """One graded criterion of an explain exercise's rubric: its points, what it assesses, and
+    what an answer that earns all of them says."""
+
+    points: int
+    criterion: str
+    full_credit: str
+
+    def __post_init__(self):
+        if not isinstance(self.points, int) or self.points <= 0:
+            raise ValueError(f"points must be a positive integer; got {self.points!r}")
+        if not self.criterion.strip() or not self.full_credit.strip():
+            raise ValueError("criterion and full_credit must be non-empty text")
+
+
+@dataclass(frozen=True)
 class Exercise:
-    """A registered exercise: its label, chapter home module, kind and answer key."""
+    """A registered exercise: its label, chapter home module, kind and answer key, and for the
+    instructor an estimated time in minutes, a difficulty and (explain exercises) a rubric."""
 
     label: str
     chapter: str
     kind: str
     key: Key
+    minutes: int | None = None
+    difficulty: str | None = None
+    rubric: tuple[Criterion, ...] = ()
+
+    @property
+    def points(self) -> int:
+        """The rubric's total (0 without a rubric)."""
+        return sum(c.points for c in self.rubric)
 
 
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def register(label: str, key: Key, *, chapter: str, kind: str) -> Exercise:
-    """Register the answer key of exercise ``label`` (called by :mod:`diffnotes.exercises`)."""
+def register(label: str, key: Key, *, chapter: str, kind: str, minutes: int | None = None,
+             difficulty: str | None = None,
+             rubric: Sequence[Criterion | tuple[int, str, str]] = ()) -> Exercise:
+    """Register the answer key of exercise ``label`` (called by :mod:`diffnotes.exercises`).
+
+    ``minutes`` is the time a student is expected to need, ``difficulty`` one of
+    :data:`DIFFICULTIES`; an explain exercise's ``rubric`` is 3 or 4 :class:`Criterion` (or
+    ``(points, criterion, full_credit)`` tuples) for grading its written answer.
+    """
     if not isinstance(label, str) or not label.startswith("ex-"):
         raise ValueError(f"label must be a string starting with 'ex-'; got {label!r}")
     if kind not in KINDS:
@@ -528,7 +697,16 @@ def register(label: str, key: Key, *, chapter: str, kind: str) -> Exercise:
         raise ValueError(f"key must be a selfcheck Key; got {type(key).__name__}")
     if label in _REGISTRY:
         raise ValueError(f"label {label!r} is already registered")
-    ex = Exercise(label, chapter, kind, key)
+    if minutes is not None and (not isinstance(minutes, int) or minutes <= 0):
+        raise ValueError(f"minutes must be a positive integer; got {minutes!r}")
+    if difficulty is not None and difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {DIFFICULTIES}; got {difficulty!r}")
+    criteria = tuple(c if isinstance(c, Criterion) else Criterion(*c) for c in rubric)
+    if criteria and kind != "explain":
+        raise ValueError(f"rubric is for explain exercises; {label!r} is a {kind} exercise")
+    if criteria and not 3 <= len(criteria) <= 4:
+        raise ValueError(f"rubric must have 3 or 4 criteria; got {len(criteria)}")
+    ex = Exercise(label, chapter, kind, key, minutes, difficulty, criteria)
     _REGISTRY[label] = ex
     return ex
 
@@ -555,7 +733,9 @@ def check(name: str, answer: Any) -> Verdict:
     """Check a student's ``answer`` to exercise ``name``; the verdict prints as one line.
 
     ``answer=None`` (the starting value in the notebooks' answer cells) gives a reminder of
-    what the exercise expects rather than a verdict.
+    what the exercise expects rather than a verdict. A wrong answer's hint is worded for the
+    current mode (:func:`set_mode`): readable in self-study, the kind of mistake only when
+    graded.
     """
     ex = exercise(name)
     if answer is None or answer is Ellipsis:

@@ -183,3 +183,55 @@ class TestRegistry:
                 **kwargs}
         with pytest.raises(ValueError, match=match):
             selfcheck.register(args.pop("label"), args.pop("key"), **args)
+
+
+class TestGradedMode:
+    """Graded wording: the kind of mistake, never its direction or size."""
+
+    def test_number(self):
+        key = Number(3.0, rtol=1e-6, mistakes=[(6.1, "you added 3.1", "additive"), (7.0, "no")])
+        assert key.judge(5.0, mode="graded") == key.judge(1.0, mode="graded")
+        assert key.judge(3.0 * (1 + 2e-6), mode="graded") == key.judge(1.0, mode="graded")
+        assert "too" not in key.judge(5.0, mode="graded")[1]
+        assert key.judge(6.0, mode="graded") == key.judge(1.5, mode="graded") == (
+            "wrong", "off by a factor of 2")
+        assert key.judge(6.1, mode="graded") == ("wrong", "off by an additive constant")
+        assert key.judge(6.1) == ("wrong", "you added 3.1")      # self-study is the default
+        assert key.judge(7.0, mode="graded") == ("wrong", "not right")   # no graded wording
+
+    def test_symbolic(self):
+        key = Symbolic(sp.exp(-2 * t) * a, symbols=(t, a))
+        assert key.judge(7 * a * sp.exp(-2 * t), mode="graded")[1] == "off by a constant factor"
+        assert key.judge(sp.log(2) * a * sp.exp(-2 * t), mode="graded")[1].startswith("nats")
+        status, text = key.judge(a * sp.exp(-t) + t, mode="graded")
+        assert text == "not equivalent to the expected expression"
+
+    def test_tensor_and_function(self):
+        ref = torch.arange(6, dtype=torch.float64).reshape(2, 3) + 1
+        key = Tensor(ref)
+        assert key.judge(ref.T, mode="graded")[1].startswith("a matrix is transposed")
+        bad = ref.clone()
+        bad[1, 2] = 0
+        assert key.judge(bad, mode="graded") == (
+            "wrong", "not right: 1 of 6 entries are outside the tolerance")
+        fkey = Function(lambda x: 2 * x, probes=[(1.0,), (2.0,)],
+                        mistakes=[(lambda x: x * x, "that squares x", "exponent")])
+        assert fkey.judge(lambda x: x * x, mode="graded")[1] == "a power or an exponent is wrong"
+        assert fkey.judge(lambda x: x * x)[1] == "that squares x"
+
+    def test_choice(self):
+        key = Choice("b", {"a": "", "b": "", "c": ""}, hints={"a": "b is the one"})
+        assert key.judge("a", mode="graded") == ("wrong", "option a is not right")
+        assert key.judge("a") == ("wrong", "b is the one")
+
+    def test_modes(self):
+        old = selfcheck.set_mode("graded")
+        try:
+            assert selfcheck.get_mode() == "graded"
+            assert Number(1.0).judge(5.0)[1].startswith("not right: outside the tolerance")
+        finally:
+            selfcheck.set_mode(old)
+        with pytest.raises(ValueError, match="mode"):
+            selfcheck.set_mode("strict")
+        with pytest.raises(ValueError, match="mistake"):
+            Number(1.0, mistakes=[(2.0,)])

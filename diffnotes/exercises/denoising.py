@@ -36,15 +36,16 @@ register(
         mistakes=[
             (_constant(1, t**2),
              "that is the EDM constant (alpha = 1, sigma = t); for the VP process "
-             "alpha_t = exp(-t) and sigma_t^2 = 1 - exp(-2t)"),
+             "alpha_t = exp(-t) and sigma_t^2 = 1 - exp(-2t)", "convention"),
             (_constant(_A2, _S2**2),
-             "sigma_t^2 = 1 - exp(-2t) is already the noise variance: you squared it again"),
+             "sigma_t^2 = 1 - exp(-2t) is already the noise variance: you squared it again",
+             "square"),
             (_constant(sp.exp(-t), _S2),
              "the signal is alpha_t x_0, so its variance is alpha_t^2 v = exp(-2t) v, "
-             "not exp(-t) v"),
+             "not exp(-t) v", "square"),
             (v * _S2 / (_A2 * v + _S2),
              "that is the posterior variance Var[x_0 | x_t]; the constant is alpha_t^2 / "
-             "sigma_t^4 times it"),
+             "sigma_t^4 times it", "quantity"),
         ],
         expects="a sympy expression in t and v",
     ),
@@ -167,11 +168,14 @@ register(
         mistakes=[
             (lambda: _ode_statistics(against=0.0),
              "you compared with the data law p_0; the samplers stop at t_min = 0.02, so compare "
-             "with p_(t_min) (`target` on the page)"),
+             "with p_(t_min) (`target` on the page)",
+             "the comparison is made with the wrong reference distribution"),
             (_sde_statistics,
-             "those are the reverse SDE's statistics; give the probability-flow ODE's"),
+             "those are the reverse SDE's statistics; give the probability-flow ODE's",
+             "the statistics of another sampler than the one asked for"),
             (_p_values,
-             "those look like p-values; give the KS statistic D (`result.statistic`)"),
+             "those look like p-values; give the KS statistic D (`result.statistic`)",
+             "another statistic of the test than the one asked for"),
         ],
         expects=("a tensor of shape (4,): the KS statistic D of the probability-flow ODE at "
                  f"{', '.join(map(str, STEPS))} steps"),

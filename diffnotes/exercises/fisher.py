@@ -24,12 +24,13 @@ register("ex-fi-vp", Symbolic(
     mistakes=[
         (sp.log(ell) / 2,
          "that is the large-ℓ limit (the speciation time of chapter 7); solve "
-         "e^{-2t} ℓ = 1 - e^{-2t} exactly"),
+         "e^{-2t} ℓ = 1 - e^{-2t} exactly", "limit"),
         (sp.sqrt(ell),
          "that is the EDM crossing t² = ℓ; in the VP process the signal is scaled by "
-         "α = e^{-t} and the noise variance is σ² = 1 - e^{-2t}"),
+         "α = e^{-t} and the noise variance is σ² = 1 - e^{-2t}", "convention"),
         (sp.log(1 + ell**2) / 2,
-         "ℓ is already the variance of the direction (a² for two points ±a), do not square it"),
+         "ℓ is already the variance of the direction (a² for two points ±a), do not square it",
+         "square"),
     ],
 ), chapter=CHAPTER, kind="derive")
 
@@ -42,15 +43,17 @@ register("ex-fi-samples", Number(
     rtol=2e-3,
     mistakes=[
         (VOL_S5 / H_TARGET**6,
-         "k is the dimension of the manifold, 5 for S^5, not of the space R^6 it sits in"),
+         "k is the dimension of the manifold, 5 for S^5, not of the space R^6 it sits in",
+         "dimension"),
         (VOL_S5 / 6 / H_TARGET**K_S5,
          "π³/6 is the volume of the ball that S^5 bounds; the sphere's own five-dimensional "
-         "volume is π³"),
+         "volume is π³", "the volume of the wrong set"),
         (VOL_S5 / H_TARGET**2,
          "that uses h = (vol/N)^{1/2}, the rule of the two-dimensional S²; for S^5 the exponent "
-         "is 1/5"),
+         "is 1/5", "dimension"),
         (4 * math.pi / H_TARGET**2,
-         "that is the number of samples S² needs for h = 0.1; the question is about S^5"),
+         "that is the number of samples S² needs for h = 0.1; the question is about S^5",
+         "dimension"),
     ],
     expects="a float (a number of samples)",
 ), chapter=CHAPTER, kind="compute")

@@ -21,12 +21,13 @@ register("ex-fp-weak-field", Symbolic(
     mistakes=[
         (a * _eps, "that is a|m_sn|, the distance of the saddle-node from the origin; the "
                    "path jumps from m_sn ≈ -ε to the stable branch on the other side, "
-                   "m_+ ≈ 2ε"),
+                   "m_+ ≈ 2ε", "missing-term"),
         (2 * a * _eps, "that is a m_+ alone; the metastable mode it jumps from sits at "
-                       "m_sn ≈ -ε, on the other side of the origin: add a|m_sn|"),
-        (3 * _eps, "that is the jump in m; the jump in u = a m carries the factor a"),
+                       "m_sn ≈ -ε, on the other side of the origin: add a|m_sn|", "missing-term"),
+        (3 * _eps, "that is the jump in m; the jump in u = a m carries the factor a",
+                   "the jump of the wrong variable (check which of m and u = a m is asked for)"),
         (_eps**2, "that is 1 - T_sn, the shift of the saddle-node temperature; the question "
-                  "asks for the jump a(m_+ - m_sn)"),
+                  "asks for the jump a(m_+ - m_sn)", "quantity"),
     ],
     expects="a sympy expression in a and h",
 ), chapter=CHAPTER, kind="derive")
@@ -64,14 +65,17 @@ register("ex-fp-three-points", Number(
         (0.5, "0.5 is half the distance between neighbours, where an isolated pair would "
               "branch in a pitchfork (and the first time past the transition on a coarse "
               "grid); the outer modes vanish slightly earlier, in a saddle-node: refine the "
-              "grid below 0.5"),
+              "grid below 0.5",
+              "the result of a simpler configuration than this one"),
         (math.sqrt(2 / 3), "√(2/3) is the standard deviation of the data, the critical time "
                            "t_c² = R²/d of the sphere; but here the centre point keeps the "
                            "origin stable at every t, and the outer modes vanish earlier, by "
-                           "merging with the saddles"),
+                           "merging with the saddles",
+                           "the result of a simpler configuration than this one"),
         (1.0, "t = 1 is the pitchfork of the two outer points alone; the middle point "
               "changes the picture: the outer modes merge with saddles between them and the "
-              "centre, at a smaller t"),
+              "centre, at a smaller t",
+              "the result of a simpler configuration than this one"),
     ],
     expects="a float, the EDM time at which the outer modes disappear",
 ), chapter=CHAPTER, kind="compute")
@@ -106,13 +110,14 @@ register("ex-fp-vp-sphere", Symbolic(
     sp.log(1 + R**2 / d) / 2, symbols=(R, d),
     mistakes=[
         (R / sp.sqrt(d), "that is the EDM critical time; in the VP process σ²/α² = "
-                         "e^{2t} - 1, not t²"),
+                         "e^{2t} - 1, not t²", "convention"),
         (sp.log(1 + R**2) / 2, "the d is missing: the divergence is a trace, a sum over d "
-                               "directions, so it vanishes at σ²/α² = R²/d"),
+                               "directions, so it vanishes at σ²/α² = R²/d", "dimension"),
         (sp.log(R**2 / d) / 2, "σ²/α² = (1 - e^{-2t})/e^{-2t} = e^{2t} - 1, not e^{2t}: "
-                               "solve e^{2t} = 1 + R²/d"),
+                               "solve e^{2t} = 1 + R²/d",
+                               "the noise-to-signal ratio of the forward process is wrong"),
         (sp.log(1 + d / R**2) / 2, "R²/d is upside down: the divergence vanishes when "
-                                   "α²R² = dσ², that is σ²/α² = R²/d"),
+                                   "α²R² = dσ², that is σ²/α² = R²/d", "inverted"),
     ],
     expects="a sympy expression in R and d",
 ), chapter=CHAPTER, kind="derive")

@@ -20,16 +20,17 @@ register("ex-gd-ode-variance", Symbolic(
     v_c * (v_c / v_u) ** w, symbols=(v_c, v_u, w),
     mistakes=[
         (v_c * (v_u / v_c) ** w, "the ratio is upside down: guidance with w > 0 shrinks the "
-                                 "class, and v_u > v_c, so the factor must be (v_c/v_u)^w < 1"),
+                                 "class, and v_u > v_c, so the factor must be (v_c/v_u)^w < 1",
+                                 "inverted"),
         (v_c * (v_c / v_u) ** (1 + w), "the exponent is w, not 1 + w: at w = 0 the flow must "
-                                       "return the class variance v_c itself"),
+                                       "return the class variance v_c itself", "exponent"),
         (v_c * (v_c / v_u) ** (2 * w), "that is the square of the factor: dV/dt = 2 t λ V "
                                        "already carries the 2 of a variance, so exp(-2∫tλ) "
-                                       "gives the power w, not 2w"),
-        ((v_c / v_u) ** w, "the factor alone; the variance is v_c times it"),
+                                       "gives the power w, not 2w", "exponent"),
+        ((v_c / v_u) ** w, "the factor alone; the variance is v_c times it", "missing-term"),
         (1 / ((1 + w) / v_c - w / v_u), "that is the variance of the tilted data law q_0 ∝ "
                                         "p(x|c)^{1+w} p(x)^{-w}, which the guided sampler does "
-                                        "not sample: integrate dV/dt = 2tλV instead"),
+                                        "not sample: integrate dV/dt = 2tλV instead", "quantity"),
     ],
     expects="a sympy expression in v_c, v_u and w",
 ), chapter=CHAPTER, kind="derive")
@@ -52,12 +53,13 @@ register("ex-gd-saddle", Number(
     _saddle_temperature, rtol=1e-4,
     mistakes=[
         (lambda: math.sqrt(_saddle_temperature()), "that is t_sn = a√T_sn in the EDM with "
-                                                   "a = 1; the question asks for T_sn"),
+                                                   "a = 1; the question asks for T_sn", "quantity"),
         (lambda: _saddle_temperature() / 0.75, "that is chapter 4's rescaled temperature "
                                                "T' = T/(1 - γ); the guided temperature is "
-                                               "T = (1 - γ)(1 - τ²)"),
+                                               "T = (1 - γ)(1 - τ²)", "convention"),
         (1.0, "T = 1 is the pitchfork of unguided sampling (γ = 0); with γ > 0 the wrong-class "
-              "mode appears later, at a smaller T"),
+              "mode appears later, at a smaller T",
+              "the result of a simpler configuration than this one"),
     ],
     expects="a float, the temperature T_sn",
 ), chapter=CHAPTER, kind="compute")

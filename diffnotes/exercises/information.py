@@ -31,12 +31,13 @@ register("ex-it-derive", Symbolic(
     mistakes=[
         (k * sigma2 / (t * (sigma2 + t**2)),
          "that is the EDM bandwidth k σ²/(t(σ² + t²)); in the VP process the signal-to-noise "
-         "ratio is λ = e^{-2t}/Δ_t, not 1/t²"),
+         "ratio is λ = e^{-2t}/Δ_t, not 1/t²", "convention"),
         (k / (sp.exp(2 * t) - 1),
-         "that is the special case σ² = 1; give the rate for a general variance sigma2"),
+         "that is the special case σ² = 1; give the rate for a general variance sigma2",
+         "a special case where the general result is asked for"),
         (k * sigma2 * _delta / _var_xt,
          "that is the MMSE; the entropy rate is the MMSE times the I-MMSE factor "
-         "-λ'/2 = e^{-2t}/Δ_t²"),
+         "-λ'/2 = e^{-2t}/Δ_t²", "quantity"),
     ],
     expects="a sympy expression in t, sigma2 and k",
 ), chapter=CHAPTER, kind="derive")
@@ -48,9 +49,9 @@ register("ex-it-compute", Number(
     LOG8, rtol=0.0, atol=0.04,
     mistakes=[
         (3.0, "that is log₂ 8 = 3 bits; the entropy rate is in nats per unit time, so its "
-              "integral is in nats"),
+              "integral is in nats", "ln2"),
         (-LOG8, "the sign is flipped: integrate Ḣ over increasing t (from 10⁻³ to 10³); the "
-                "noising direction loses information, Ḣ ≥ 0"),
+                "noising direction loses information, Ḣ ≥ 0", "sign"),
     ],
     expects="a float, the integral of Ḣ(t) over t in nats",
 ), chapter=CHAPTER, kind="compute")

@@ -31,14 +31,14 @@ register("ex-ly-vp", Symbolic(
     mistakes=[
         (sp.exp(-2 * t) / _DELTA,
          "that is ∇v, the rate on the forward clock; the generative exponent is -∇v "
-         "(generation runs towards decreasing t)"),
+         "(generation runs towards decreasing t)", "sign"),
         (-1 / _DELTA,
-         "you dropped the drift: v = -x - s, so ∇v = -I - J, not -J"),
+         "you dropped the drift: v = -x - s, so ∇v = -I - J, not -J", "missing-term"),
         (1 - 2 / _DELTA,
          "the probability-flow ODE has g²/2 = 1 in front of the score, not g² = 2 "
-         "(that factor belongs to the reverse SDE)"),
+         "(that factor belongs to the reverse SDE)", "a factor of 2 in one of the terms"),
         (-t / _DELTA,
-         "that is the EDM recipe μ = tλ; in the VP process -∇v = ½g²J - fI = J + I"),
+         "that is the EDM recipe μ = tλ; in the VP process -∇v = ½g²J - fI = J + I", "convention"),
     ],
 ), chapter=CHAPTER, kind="derive")
 
@@ -114,13 +114,13 @@ register("ex-ly-control", Number(
     mistakes=[
         (lambda: _control_variance() / 4,
          "that is the variance of the average of four probes; the lemma's variance is that of "
-         "one probe, z^T F z"),
+         "one probe, z^T F z", "estimator"),
         (_plain_gaussian_variance,
          "that is 2‖J‖_F², the variance of plain Gaussian probes, which still pays for the "
-         "identity part -I/t²; the control variate's matrix is F = J + I/t²"),
+         "identity part -I/t²; the control variate's matrix is F = J + I/t²", "estimator"),
         (_rademacher_variance,
          "that is the Rademacher variance 2Σ_{i≠j} J_ij²; with Gaussian probes the control "
-         "variate also pays 2Σ_i F_ii²"),
+         "variate also pays 2Σ_i F_ii²", "estimator"),
     ],
     expects="a float (the lemma's variance of one probe, averaged over the samples)",
 ), chapter=CHAPTER, kind="compute")

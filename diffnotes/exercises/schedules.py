@@ -36,18 +36,19 @@ register(
         mistakes=[
             (d * sp.atan(r / s),
              "a factor s is missing: r dH/dr = d s²/(s² + r²), and the integral of "
-             "s²/(s² + r²) in r is s atan(r/s)"),
+             "s²/(s² + r²) in r is s atan(r/s)", "missing-term"),
             (d * s**2 / (s**2 + r**2),
-             "that is the rescaled rate r dH/dr; the time is its integral from 0 to r"),
+             "that is the rescaled rate r dH/dr; the time is its integral from 0 to r", "quantity"),
             (d * sp.log(r**2 / (s**2 + r**2)) / 2,
              "that is the plain entropic time H(r) up to a constant; the rescaled one weights "
-             "each increment dH by r"),
+             "each increment dH by r", "quantity"),
             (d * s * sp.atan(r / s) / 2,
              "check the factor: dH/dr = d s²/(r (s² + r²)) (the 1/2 of the Gaussian entropy "
-             "cancels the 2 of d log r²)"),
+             "cancels the 2 of d log r²)", "factor-2"),
             (d * r - d * s * sp.atan(r / s),
              "you integrated r dH/dr with dH/dr = d/r - d r/(s² + r²) but kept the wrong term: "
-             "r dH/dr = d - d r²/(s² + r²) = d s²/(s² + r²)"),
+             "r dH/dr = d - d r²/(s² + r²) = d s²/(s² + r²)",
+             "an integration step: a term of the integrand is wrong"),
         ],
         expects="a sympy expression in r, s and d: the rescaled entropic time, zero at r = 0",
     ),
@@ -110,12 +111,15 @@ register(
         mistakes=[
             (math.sqrt(RING_R_MIN * RING_R_MAX),
              "that is the geometric mean of r_min and r_max, the half-way point of the log-SNR "
-             "schedule; entropic time is half-way when half of the entropy has been removed"),
+             "schedule; entropic time is half-way when half of the entropy has been removed",
+             "the mid-point of another clock than the one asked for"),
             (0.5 * (RING_R_MIN + RING_R_MAX),
              "that is the half-way point of uniform time; entropic time is half-way when half "
-             "of the entropy has been removed"),
+             "of the entropy has been removed",
+             "the mid-point of another clock than the one asked for"),
             (_ring_rescaled_half,
-             "that is the half-way point of the rescaled entropic time, which weights dH by r"),
+             "that is the half-way point of the rescaled entropic time, which weights dH by r",
+             "the mid-point of another clock than the one asked for"),
         ],
         expects="a float: the noise-to-signal ratio r at which half of H(r_max) - H(r_min) "
                 "has been removed",

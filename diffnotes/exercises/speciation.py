@@ -42,21 +42,22 @@ register(
         mistakes=[
             (sp.exp(-lam * _MU),
              "you kept only the mean: E exp(-lam a) is not exp(-lam E a); the fluctuations of a "
-             "add a factor exp(lam² Var(a)/2)"),
+             "add a factor exp(lam² Var(a)/2)", "missing-term"),
             (_mgf(_MU, 2 * _S2),
              "the Gaussian moment generating function is E exp(sX) = exp(s mu + s² sigma²/2): "
-             "the variance term has a factor 1/2"),
+             "the variance term has a factor 1/2", "factor-2"),
             (_mgf(_MU, _S2 / 2),
-             "Var a = (2 sqrt(gamma))² = 4 gamma, not 2 gamma: square the whole coefficient of xi"),
+             "Var a = (2 sqrt(gamma))² = 4 gamma, not 2 gamma: square the whole coefficient of xi",
+             "square"),
             (_mgf(_MU, 2 * sp.sqrt(gamma)),
              "Var a is the square of the coefficient of xi, (2 sqrt(gamma))² = 4 gamma; you used "
-             "the standard deviation 2 sqrt(gamma)"),
+             "the standard deviation 2 sqrt(gamma)", "square"),
             (_mgf(-_MU, _S2),
              "check the sign of the mean term: E exp(-lam a) = exp(-lam E a + lam² Var(a)/2), "
-             "and E a = 2 gamma > 0"),
+             "and E a = 2 gamma > 0", "sign"),
             (sp.exp(2 * gamma * lam * (1 - lam)),
              "the exponent has the wrong overall sign: the term lam² Var(a)/2 of a Gaussian "
-             "moment generating function is positive, the mean term -lam E a negative"),
+             "moment generating function is positive, the mean term -lam E a negative", "sign"),
         ],
         expects="a sympy expression in gamma and lam: M(lam) = E exp(-lam a)",
     ),
@@ -136,13 +137,13 @@ register(
             (_GAMMA_TS,
              "about 3: that is gamma(t_s) = d/(Lambda - 1), close to K - 1 = 3 (or a time near "
              "t_s = 2.90): the answer is the effective SNR at which your estimate of Phi_4 is "
-             "largest, and it is not gamma(t_s)"),
+             "largest, and it is not gamma(t_s)", "quantity"),
             (_LAMBDA,
              "that is Lambda = d/3, the top eigenvalue of the data covariance; the answer is an "
-             "effective SNR of order one, the maximiser of Phi_4"),
+             "effective SNR of order one, the maximiser of Phi_4", "quantity"),
             (_two_class_gamma_star,
              "that is gamma* of the two-class Phi (about 1.35); four classes at the vertices of "
-             "a simplex have their own Phi_4, with its maximum elsewhere"),
+             "a simplex have their own Phi_4, with its maximum elsewhere", "dimension"),
         ],
         expects="a float: the effective SNR gamma* at which Phi_4 is largest",
     ),

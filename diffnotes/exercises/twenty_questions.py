@@ -29,12 +29,14 @@ register(
         probe_range=(0.05, 0.45),  # p + q < 1: all three fractions positive
         mistakes=[
             (_H3_BITS * sp.log(2),
-             "that is the entropy in nats (natural log): measure it in bits, with log base 2"),
+             "that is the entropy in nats (natural log): measure it in bits, with log base 2",
+             "ln2"),
             (-(p * sp.log(p) + q * sp.log(q)) / sp.log(2),
-             "the third answer, 'sometimes', with probability 1 - p - q, contributes a term too"),
+             "the third answer, 'sometimes', with probability 1 - p - q, contributes a term too",
+             "missing-term"),
             (-(p * sp.log(p) + (1 - p) * sp.log(1 - p)) / sp.log(2),
              "that is the binary entropy h2(p) of a yes/no question; a three-way split has three "
-             "terms, one per answer"),
+             "terms, one per answer", "missing-term"),
         ],
         expects="a sympy expression in p and q (bits)",
     ),
@@ -64,16 +66,17 @@ register(
         mistakes=[
             (torch.tensor([1.0, 1.0, _h2(1 / 3), 8 / 12], dtype=torch.float64),
              "those are bisection's gains (and those of the binary digits asked least "
-             "significant first): ask the most significant digit first"),
+             "significant first): ask the most significant digit first",
+             "the questions are asked in another order than the one the exercise describes"),
             (torch.tensor([_h2(1 / 3), _h2(1 / 3) + 8 / 12, _TOTAL - 1, _TOTAL],
                           dtype=torch.float64),
              "cumulative: that is H_0 - H_n after n questions; give the gain of each question, "
-             "H_(n-1) - H_n"),
+             "H_(n-1) - H_n", "running totals where the value of each question is asked for"),
             (torch.tensor([_TOTAL - _h2(1 / 3), 2.0, 1.0, 0.0], dtype=torch.float64),
              "those are the entropies H_1, ..., H_4 left after each question, not the bits each "
-             "question removes"),
+             "question removes", "quantity"),
             (torch.tensor(_DIGIT_GAINS, dtype=torch.float64) * math.log(2),
-             "in nats: use log base 2, the gains are in bits"),
+             "in nats: use log base 2, the gains are in bits", "ln2"),
         ],
         expects="a tensor of shape (4,): the gain in bits of each binary-digit question",
     ),
