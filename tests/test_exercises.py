@@ -61,3 +61,17 @@ def test_each_chapter_has_three_kinds():
     assert len(by_page) >= 7
     for page, kinds in by_page.items():
         assert kinds == set(KINDS), f"{page}: kinds {sorted(kinds)}"
+
+
+@pytest.mark.parametrize("label", sorted(BOOK))
+def test_time_difficulty_and_rubric(label):
+    from diffnotes.selfcheck import DIFFICULTIES
+
+    ex = exercises()[label]
+    assert isinstance(ex.minutes, int) and 5 <= ex.minutes <= 60
+    assert ex.difficulty in DIFFICULTIES
+    if ex.kind == "explain":
+        assert 3 <= len(ex.rubric) <= 4
+        assert all(c.points > 0 and len(c.full_credit) > 40 for c in ex.rubric)
+    else:
+        assert ex.rubric == ()

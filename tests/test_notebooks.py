@@ -200,3 +200,54 @@ def test_licence_files_exist():
     assert "MIT License" in (root / "LICENSE").read_text()
     assert "CC BY 4.0" in (root / "LICENSE-TEXT.md").read_text()
     assert "CC BY 4.0" in (root / "book" / "intro.md").read_text()
+
+
+def explain_labels(page):
+    from diffnotes.selfcheck import exercises
+
+    keys = exercises()
+    return [lb for lb in re.findall(r":label: (ex-[\w-]+)", page.read_text())
+            if keys[lb].kind == "explain"]
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.stem)
+def test_rubrics_in_the_instructor_version_only(page):
+    from diffnotes.selfcheck import exercises
+
+    keys = exercises()
+    labels = explain_labels(page)
+    assert labels, "every chapter has an explain exercise"
+    cells = {v: notebooks.exported_notebook(page, v).cells for v in notebooks.VERSIONS}
+    texts = {v: "\n".join(c.source for c in cs) for v, cs in cells.items()}
+    for label in labels:
+        for criterion in keys[label].rubric:
+            assert criterion.full_credit in texts["instructor"], (label, criterion.criterion)
+            for version in ("reader", "student"):
+                assert criterion.full_credit not in texts[version], (version, label)
+    for version in ("reader", "student"):
+        assert "Rubric for" not in texts[version]
+    # each rubric follows its exercise's solution, before the next exercise
+    sources = [c.source for c in cells["instructor"]]
+    rubric_at = [i for i, s in enumerate(sources) if s.startswith("**Rubric for")]
+    assert len(rubric_at) == len(labels)
+    for i in rubric_at:
+        before = [s for s in sources[:i] if s.startswith(("**Solution to", "**Exercise"))]
+        assert before[-1].startswith("**Solution to"), sources[i][:80]
+
+
+def test_teaching_page_generated_parts():
+    from diffnotes.selfcheck import exercises
+
+    text = notebooks.with_generated_lists(notebooks.TEACHING.read_text())
+    for ex in exercises().values():
+        for criterion in ex.rubric:
+            assert criterion.full_credit in text
+    for page in CHAPTERS:
+        box = notebooks._IN_THIS_CHAPTER.search(page.read_text())
+        assert box is not None, f"{page.name}: no 'In this chapter' box"
+        first_objective = re.search(r"^- (.*)$", box.group("body"), re.M).group(1)
+        assert first_objective in text, page.name
+    table = notebooks.exercise_table()
+    assert "  - minutes\n  - difficulty\n" in table
+    assert "  - ?\n" not in table, "an exercise without time or difficulty"
+    assert "otter-grader is\nnot yet built" in text and "Save a copy in Drive" in text

@@ -235,3 +235,25 @@ class TestGradedMode:
             selfcheck.set_mode("strict")
         with pytest.raises(ValueError, match="mistake"):
             Number(1.0, mistakes=[(2.0,)])
+
+
+class TestTeachingFields:
+    @pytest.mark.parametrize("kwargs, match", [
+        ({"minutes": 0}, "minutes"), ({"difficulty": "hard"}, "difficulty"),
+        ({"rubric": [(1, "a", "b")] * 2}, "3 or 4"),
+        ({"rubric": [(1, "a", "b")] * 3, "kind": "derive"}, "explain"),
+        ({"rubric": [(0, "a", "b")] * 3}, "points")])
+    def test_register_validates(self, monkeypatch, kwargs, match):
+        monkeypatch.setattr(selfcheck, "_REGISTRY", {})
+        args = {"chapter": "t", "kind": "explain", **kwargs}
+        with pytest.raises(ValueError, match=match):
+            selfcheck.register("ex-zz-2", Choice("a", {"a": "", "b": ""}), **args)
+
+    def test_stored(self, monkeypatch):
+        monkeypatch.setattr(selfcheck, "_REGISTRY", {})
+        ex = selfcheck.register("ex-zz-3", Choice("a", {"a": "", "b": ""}), chapter="t",
+                                kind="explain", minutes=10, difficulty="routine",
+                                rubric=[(2, "a", "says a"), (3, "b", "says b"),
+                                        selfcheck.Criterion(1, "c", "says c")])
+        assert ex.minutes == 10 and ex.difficulty == "routine" and ex.points == 6
+        assert ex.rubric[0] == selfcheck.Criterion(2, "a", "says a")

@@ -15,7 +15,12 @@ gets these from this one mechanism, so that a new chapter needs nothing by hand:
     but hidden until asked for (prose in ``<details>``, code in a collapsed cell);
   - *student*, ``notebooks/student/<page>.ipynb``: no solutions, the answer cells kept, and a
     markdown cell for the answer to each explain exercise;
-  - *instructor*, ``notebooks/instructor/<page>.ipynb``: the solutions shown.
+  - *instructor*, ``notebooks/instructor/<page>.ipynb``: the solutions shown, and after the
+    solution of each explain exercise the rubric for its written answer;
+
+* the teaching page's generated parts (:func:`with_generated_lists`): the table of exercises
+  (kind, minutes, difficulty, answer), the student notebooks, each chapter's objectives and
+  prerequisites (from its "In this chapter" box) and the rubrics.
 
 Usage::
 
@@ -177,13 +182,26 @@ def exported_notebook(md_path: Path, version: str = "reader",
     keys = exercises()
     out: list = []
     seen: set[str] = set()
+    pending: list[str] = []   # instructor: a rubric follows the last cell of its solution
+
+    def flush_rubric():
+        while pending:
+            ex = keys[pending.pop()]
+            out.append(nbformat.v4.new_markdown_cell(
+                rubric_markdown(ex, b.numbered(ex.label).split(" (")[0])))
+
     for cell in cells:
         label = cell.solution
+        if pending and label != pending[0]:
+            flush_rubric()
         if label is not None:
             if version == "student":
                 continue
             first = label not in seen
             seen.add(label)
+            ex = keys.get(label)
+            if version == "instructor" and first and ex is not None and ex.rubric:
+                pending.append(label)
             lead = "Solution to " + b.numbered(label)
             if cell.kind == "code":
                 title = lead + " (code)" if version == "reader" else None
@@ -211,6 +229,7 @@ def exported_notebook(md_path: Path, version: str = "reader",
                     f"**Your answer to {b.numbered(ex).split(' (')[0]}** (double-click this "
                     "cell and write it here; then set `answer` below and run the check):\n\n"
                     "..."))
+    flush_rubric()
     if cited:
         out.append(nbformat.v4.new_markdown_cell(export.references_cell(b, cited)))
     banner = BANNERS[version].format(page=b.url(doc))
@@ -218,6 +237,18 @@ def exported_notebook(md_path: Path, version: str = "reader",
     out.append(nbformat.v4.new_markdown_cell(LICENCE_CELL.format(page=b.url(doc))))
     kernelspec = jupytext.read(md_path).metadata.get("kernelspec")
     return export.new_notebook(out, kernelspec)
+
+
+def rubric_items(ex) -> str:
+    """An explain exercise's rubric as a markdown list: criterion, points, full-credit answer."""
+    return "\n".join(f"- **{c.criterion}** ({c.points} point{'s' if c.points > 1 else ''}): "
+                     f"{c.full_credit}" for c in ex.rubric)
+
+
+def rubric_markdown(ex, name: str) -> str:
+    """The instructor notebook's cell after an explain exercise's solution: its rubric."""
+    return (f"**Rubric for the written answer to {name}** ({ex.points} points; "
+            "instructor version only). A full-credit answer says:\n\n" + rubric_items(ex))
 
 
 def notebook_path(md_path: Path, version: str) -> Path:
@@ -235,8 +266,8 @@ def out_of_sync() -> list[str]:
     notebooks (any version), a stale table of exercises."""
     problems = []
     if with_generated_lists(TEACHING.read_text()) != TEACHING.read_text():
-        problems.append(f"{TEACHING.relative_to(ROOT)}: the table of exercises or the list "
-                        "of student notebooks is stale")
+        problems.append(f"{TEACHING.relative_to(ROOT)}: the table of exercises, the list of "
+                        "student notebooks, the objectives or the rubrics are stale")
     if with_notebooks_table(NOTEBOOKS_PAGE.read_text()) != NOTEBOOKS_PAGE.read_text():
         problems.append(f"{NOTEBOOKS_PAGE.relative_to(ROOT)}: the table of notebooks is stale")
     for md in notebook_pages():
@@ -286,10 +317,14 @@ def exercise_table() -> str:
             key = keys.get(label)
             expects = key.key.expects if key else "(no self-check)"
             kind = key.kind if key else "?"
+            minutes = key.minutes if key and key.minutes else "?"
+            difficulty = key.difficulty if key and key.difficulty else "?"
             where = f"{{ref}}`{chapter.group(1)}`" if chapter else page.stem
-            rows.append(f"* - {where}\n  - {{ref}}`{label}`\n  - {kind}\n  - {expects}")
+            rows.append(f"* - {where}\n  - {{ref}}`{label}`\n  - {kind}\n  - {minutes}\n"
+                        f"  - {difficulty}\n  - {expects}")
     return ("```{list-table}\n:header-rows: 1\n:name: tab-exercises\n\n"
-            "* - chapter\n  - exercise\n  - kind\n  - answer\n" + "\n".join(rows) + "\n```\n")
+            "* - chapter\n  - exercise\n  - kind\n  - minutes\n  - difficulty\n  - answer\n"
+            + "\n".join(rows) + "\n```\n")
 
 
 def with_exercise_table(text: str) -> str:
@@ -341,12 +376,58 @@ def student_links() -> str:
     return "\n".join(lines) + "\n"
 
 
+_OBJECTIVES = re.compile(r"(<!-- objectives:start -->\n).*?(<!-- objectives:end -->)", re.S)
+_RUBRICS = re.compile(r"(<!-- rubrics:start -->\n).*?(<!-- rubrics:end -->)", re.S)
+_IN_THIS_CHAPTER = re.compile(
+    r"^:::\{admonition\} In this chapter\n(?::class:[^\n]*\n)?(?P<body>.*?)\n:::[ \t]*$",
+    re.S | re.M)
+
+
+def objectives() -> str:
+    """Learning objectives and prerequisites of every chapter: the **You will learn** and
+    **It assumes** of its "In this chapter" box, copied from the page."""
+    parts = []
+    for md in notebook_pages():
+        text = md.read_text()
+        box = _IN_THIS_CHAPTER.search(text)
+        label = re.search(r"^\(([\w-]+)\)=\s*\n#", text, re.M)
+        if box is None or label is None:
+            continue
+        body = box.group("body").strip()
+        body = body.replace("**You will learn**", "*Objectives.* The student will learn")
+        body = body.replace("**It assumes**", "*Prerequisites.* It assumes")
+        parts.append(f"**{{ref}}`{label.group(1)}`**\n\n{body}\n")
+    return "\n".join(parts)
+
+
+def rubrics() -> str:
+    """The rubric of every explain exercise, chapter by chapter, from the answer keys."""
+    from diffnotes.selfcheck import exercises
+
+    keys = exercises()
+    parts = []
+    for page in notebook_pages():
+        for m in EXERCISE_DIRECTIVE.finditer(page.read_text()):
+            ex = keys.get(m.group("label"))
+            if ex is None or not ex.rubric:
+                continue
+            parts.append(f"**{{ref}}`{ex.label}`** ({ex.points} points, about {ex.minutes} "
+                         f"minutes, {ex.difficulty}). A full-credit answer says:\n\n"
+                         + rubric_items(ex) + "\n")
+    return "\n".join(parts)
+
+
 def with_generated_lists(text: str) -> str:
-    """The teaching page with its table of exercises and its list of student notebooks."""
+    """The teaching page with its generated parts: the table of exercises, the list of student
+    notebooks, each chapter's objectives and prerequisites, and the rubrics."""
     text = with_exercise_table(text)
-    if not _STUDENT_LIST.search(text):
-        raise ValueError("text must contain the <!-- student:start/end --> markers")
-    return _STUDENT_LIST.sub(lambda m: m.group(1) + student_links() + m.group(2), text)
+    for pattern, name, make in ((_STUDENT_LIST, "student", student_links),
+                                (_OBJECTIVES, "objectives", objectives),
+                                (_RUBRICS, "rubrics", rubrics)):
+        if not pattern.search(text):
+            raise ValueError(f"text must contain the <!-- {name}:start/end --> markers")
+        text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+    return text
 
 
 def with_notebooks_table(text: str) -> str:

@@ -50,7 +50,7 @@ register(
         expects="a sympy expression in t and v",
     ),
     chapter=CHAPTER,
-    kind="derive",
+    kind="derive", minutes=25, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-ds-compute: step counts
@@ -181,10 +181,26 @@ register(
                  f"{', '.join(map(str, STEPS))} steps"),
     ),
     chapter=CHAPTER,
-    kind="compute",
+    kind="compute", minutes=30, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-ds-explain: points vs blobs
+
+RUBRIC_DS_EXPLAIN = [
+    (3, "Why d/t² for data with a density",
+     "Uses C = E tr Cov[x_0|x_t]/t^4: at small noise the posterior is the kernel reweighted by a "
+     "nearly constant prior, covariance ≈ t² I, so C ≈ d/t², the upper bound of lem-ds-bounds "
+     "(the Gaussian formula gives 1/t² per direction)."),
+    (3, "Finitely many points",
+     "The posterior concentrates on the nearest point with exponentially small competitors, so tr"
+     " Cov and C tend to zero."),
+    (2, "Zero loss means memorisation",
+     "A network reaching DSM loss near zero at small t denoises by snapping to the training "
+     "points: it has memorised them."),
+    (2, "Generalisation",
+     "A model that generalises to a continuous distribution keeps paying about d/t²; the page's "
+     "mixture shows both behaviours (point mass vs blobs)."),
+]
 
 register(
     "ex-ds-explain",
@@ -211,10 +227,24 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=20, difficulty="standard", rubric=RUBRIC_DS_EXPLAIN,
 )
 
 # ---------------------------------------------------------------- ex-ds-flow: deterministic
+
+RUBRIC_DS_FLOW = [
+    (3, "Source of randomness",
+     "All randomness is in the starting point x_T ~ p_T; the ODE is a deterministic map pushing "
+     "p_T forward to p_tmin (thm-ds-reverse)."),
+    (2, "Proportions of the modes",
+     "The proportions are fixed by how much of p_T lies in each mode's basin of attraction."),
+    (3, "Paths never meet",
+     "The velocity -t s(x, t) is smooth in x, so solutions are unique (Picard–Lindelöf): two "
+     "paths that met would coincide for all times; the map x_T → x_tmin is one to one."),
+    (2, "Contrast with the SDE",
+     "The SDE keeps injecting noise, so its paths can cross and switch mode late; the ODE from "
+     "the same start gives the same sample bit for bit."),
+]
 
 register(
     "ex-ds-flow",
@@ -237,5 +267,5 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=15, difficulty="standard", rubric=RUBRIC_DS_FLOW,
 )

@@ -46,7 +46,7 @@ register(
         expects="a sympy expression in t, s, d: I(x_0; x_t) in nats",
     ),
     chapter=CHAPTER,
-    kind="derive",
+    kind="derive", minutes=20, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-dg-pair (compute)
@@ -93,10 +93,26 @@ register(
         expects="a float: t_s = ½ log Lambda of the pair 3/9",
     ),
     chapter=CHAPTER,
-    kind="compute",
+    kind="compute", minutes=30, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-dg-memorise (explain)
+
+RUBRIC_DG_MEMORISE = [
+    (3, "The network is not at the minimiser",
+     "The loss is minimised by the empirical score, whose value at the minimum is the exact rate "
+     "(zero below the collapse); the network's loss is the exact rate plus E‖s_θ − s‖² (thm-it-"
+     "loss)."),
+    (3, "Evidence",
+     "The figure shows the network's loss far above the exact rate at small t: it does not "
+     "resolve the scores pointing at single training images."),
+    (2, "Why that generalises",
+     "Not reaching the minimiser at small t is what lets the network produce new images instead "
+     "of copies."),
+    (2, "Ruling out the alternatives",
+     "Same 1797 images for both, same reverse SDE, and the exact score is the true score of the "
+     "empirical distribution at every t > 0."),
+]
 
 register(
     "ex-dg-memorise",
@@ -123,5 +139,5 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=15, difficulty="standard", rubric=RUBRIC_DG_MEMORISE,
 )

@@ -32,7 +32,7 @@ register("ex-fi-vp", Symbolic(
          "ℓ is already the variance of the direction (a² for two points ±a), do not square it",
          "square"),
     ],
-), chapter=CHAPTER, kind="derive")
+), chapter=CHAPTER, kind="derive", minutes=15, difficulty="routine")
 
 
 # -- ex-fi-samples: N ≈ vol/h^k for the five-sphere -----------------------------------------
@@ -56,10 +56,25 @@ register("ex-fi-samples", Number(
          "dimension"),
     ],
     expects="a float (a number of samples)",
-), chapter=CHAPTER, kind="compute")
+), chapter=CHAPTER, kind="compute", minutes=15, difficulty="routine")
 
 
 # -- ex-fi-above-one: multiple choice -------------------------------------------------------
+RUBRIC_FI_ABOVE_ONE = [
+    (3, "Meaning of ν_i > 1",
+     "ν_i = 1 + t²λ_i(J), so ν_i > 1 means λ_i(J) > 0: log p_t is convex along that direction and"
+     " the posterior is wider than the noise, Cov > t²."),
+    (3, "Curvature case",
+     "With the von Mises posterior of concentration ρR/t² the tangent variance is ≈ R t²/ρ, so "
+     "ν_1 ≈ R/ρ > 1 on the concave side (ρ < R); it scatters by about ±2t/R."),
+    (2, "Sparse-sample case",
+     "A noisy point between two samples 2a apart (a > t) has a split posterior with variance up "
+     "to a², so ν ≈ a²/t² > 1: chapter 4's symmetry breaking between individual samples."),
+    (2, "Count unaffected",
+     "Both effects raise tangent eigenvalues, not normal ones, and F is exact, not sampled, so "
+     "the count inside the window is unchanged."),
+]
+
 register("ex-fi-above-one", Choice(
     "a",
     {
@@ -79,8 +94,25 @@ register("ex-fi-above-one", Choice(
         "d": "backwards: ν = Cov[x_0|x]/t² along the direction, so ν > 1 means a posterior "
              "wider than the noise",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain",
+         minutes=25, difficulty="challenging", rubric=RUBRIC_FI_ABOVE_ONE)
 
+
+RUBRIC_FI_THRESHOLD = [
+    (3, "Gaussian sigmoid",
+     "For a Gaussian direction ν = ℓ/(ℓ + t²), a decreasing sigmoid in log t, equal to 1/2 where "
+     "t² = ℓ: the direction counts exactly when its standard deviation exceeds the noise level "
+     "(scale-free)."),
+    (2, "Why the middle",
+     "1/2 sits in the middle of the gap, least sensitive to finite-t corrections on both sides (1"
+     " − ν ≈ t²/ℓ below, ν ≈ ℓ/t² above)."),
+    (2, "Threshold 0.1",
+     "Counts weak directions: curvature lifts a normal ν above 0.1 at a smaller t than above "
+     "1/2, so the window closes at smaller t (it slides to smaller t and narrows)."),
+    (3, "Threshold 0.9",
+     "Demands a posterior almost as wide as the noise, which discreteness (ν ≈ 1 − O(h²/t²)) and "
+     "curvature scatter (±2t/R) spoil: the window shrinks or vanishes."),
+]
 
 # -- ex-fi-threshold: multiple choice -------------------------------------------------------
 register("ex-fi-threshold", Choice(
@@ -101,4 +133,4 @@ register("ex-fi-threshold", Choice(
         "d": "no threshold is: a Gaussian direction of variance ℓ drops below 1/2 once t² > ℓ, "
              "so at large t every direction stops counting",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain", minutes=20, difficulty="standard", rubric=RUBRIC_FI_THRESHOLD)

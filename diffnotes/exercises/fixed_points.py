@@ -30,7 +30,7 @@ register("ex-fp-weak-field", Symbolic(
                   "asks for the jump a(m_+ - m_sn)", "quantity"),
     ],
     expects="a sympy expression in a and h",
-), chapter=CHAPTER, kind="derive")
+), chapter=CHAPTER, kind="derive", minutes=30, difficulty="challenging")
 
 
 # -- ex-fp-three-points: the time at which the outer modes of -1, 0, 1 disappear --------------
@@ -78,9 +78,24 @@ register("ex-fp-three-points", Number(
               "the result of a simpler configuration than this one"),
     ],
     expects="a float, the EDM time at which the outer modes disappear",
-), chapter=CHAPTER, kind="compute")
+), chapter=CHAPTER, kind="compute", minutes=30, difficulty="standard")
 
 # -- ex-fp-deterministic: the probability-flow ODE from exactly x_T = 0 ----------------------
+RUBRIC_FP_DETERMINISTIC = [
+    (3, "Where the ODE ends from x_T = 0",
+     "The symmetric point is a fixed point at every t (s(0, t) = 0), so the ODE stays at 0 and "
+     "ends at the midpoint of the data, not at a data point."),
+    (2, "Mean shift at a saddle",
+     "Mean shift fixes every fixed point but moves uphill in log p_t from near a saddle, so it "
+     "reaches saddles only from a measure-zero set of starts."),
+    (2, "Why Newton's method",
+     "Newton solves s = 0 without regard to p_t and converges to a nearby root of any index, "
+     "saddles included."),
+    (3, "What breaks the symmetry",
+     "The random x_T: its tiny component along the unstable direction is contracted until t_c and"
+     " amplified after it (for the SDE, the injected noise near t_c does it)."),
+]
+
 register("ex-fp-deterministic", Choice(
     "b",
     {
@@ -101,7 +116,8 @@ register("ex-fp-deterministic", Choice(
         "d": "an unstable fixed point still is a fixed point: exactly at 0 nothing pushes the "
              "solution away (and a nudged one ends at a data point, not at infinity)",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain",
+         minutes=20, difficulty="standard", rubric=RUBRIC_FP_DETERMINISTIC)
 
 # -- ex-fp-vp-sphere: the VP critical time of a sphere ----------------------------------------
 R, d = sp.symbols("R d", positive=True)
@@ -120,4 +136,4 @@ register("ex-fp-vp-sphere", Symbolic(
                                    "α²R² = dσ², that is σ²/α² = R²/d", "inverted"),
     ],
     expects="a sympy expression in R and d",
-), chapter=CHAPTER, kind="derive")
+), chapter=CHAPTER, kind="derive", minutes=20, difficulty="standard")

@@ -33,7 +33,7 @@ register("ex-gd-ode-variance", Symbolic(
                                         "not sample: integrate dV/dt = 2tλV instead", "quantity"),
     ],
     expects="a sympy expression in v_c, v_u and w",
-), chapter=CHAPTER, kind="derive")
+), chapter=CHAPTER, kind="derive", minutes=30, difficulty="challenging")
 
 
 # -- ex-gd-saddle: T_sn for gamma = 1/4 ------------------------------------------------
@@ -62,9 +62,24 @@ register("ex-gd-saddle", Number(
               "the result of a simpler configuration than this one"),
     ],
     expects="a float, the temperature T_sn",
-), chapter=CHAPTER, kind="compute")
+), chapter=CHAPTER, kind="compute", minutes=30, difficulty="challenging")
 
 # -- ex-gd-explain: what a guided sampler samples --------------------------------------
+RUBRIC_GD_EXPLAIN = [
+    (3, "What samplers reproduce",
+     "The reverse SDE and the probability flow reproduce the marginals of a family only if it "
+     "solves the forward (heat) equation they reverse."),
+    (3, "q_t does not",
+     "q_t ∝ p_t(x|c)^{1+w} p_t(x)^{−w} does not solve it unless ‖∇log p_t(c|x)‖ is constant in x "
+     "(thm-gd-not-tilted), so the samplers need not end at q_0."),
+    (2, "Evidence",
+     "For the Gaussian class at w = 2 the two samplers end at different variances, and neither "
+     "equals q_0's variance ((1+w)/v_c − w/v_u)^{−1}."),
+    (2, "Not discretisation",
+     "The exact moment ODEs, with no discretisation, already differ from q_0; the deterministic "
+     "flow is no exception."),
+]
+
 register("ex-gd-explain", Choice(
     "b",
     {
@@ -85,4 +100,4 @@ register("ex-gd-explain", Choice(
              "the forward equation; without it neither sampler ends at q_0 (and the two "
              "disagree)",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain", minutes=20, difficulty="challenging", rubric=RUBRIC_GD_EXPLAIN)

@@ -40,7 +40,7 @@ register("ex-it-derive", Symbolic(
          "-λ'/2 = e^{-2t}/Δ_t²", "quantity"),
     ],
     expects="a sympy expression in t, sigma2 and k",
-), chapter=CHAPTER, kind="derive")
+), chapter=CHAPTER, kind="derive", minutes=30, difficulty="challenging")
 
 # -- ex-it-compute: the integral of the entropy rate of eight points ---------------------------
 LOG8 = math.log(8)
@@ -54,9 +54,26 @@ register("ex-it-compute", Number(
                 "noising direction loses information, Ḣ ≥ 0", "sign"),
     ],
     expects="a float, the integral of Ḣ(t) over t in nats",
-), chapter=CHAPTER, kind="compute")
+), chapter=CHAPTER, kind="compute", minutes=20, difficulty="standard")
 
 # -- ex-it-explain: why the loss bounds the entropy rate from above ----------------------------
+RUBRIC_IT_EXPLAIN = [
+    (3, "The decomposition",
+     "States t L(θ, t) = Ḣ(t) + t E‖s_θ − s‖² (thm-it-loss), the second term non-negative for "
+     "every θ."),
+    (3, "Why no optimiser goes below",
+     "The floor Ḣ is the posterior variance of x_0 given x_t, irreducible because the noise "
+     "target ε is not a function of x_t; only Monte Carlo error of a single estimate can dip "
+     "below."),
+    (2, "What the area measures",
+     "The area between the curves is the model's t-weighted score-matching error ∫ t E‖s_θ − s‖² "
+     "dt."),
+    (2, "Discrete vs continuous data",
+     "For discrete data the area is the excess of the entropy read off the loss over H(x_0); for "
+     "data with a density both integrals diverge at t → 0 and only a finite range [t_min, t_max] "
+     "keeps a meaning."),
+]
+
 register("ex-it-explain", Choice(
     "b",
     {
@@ -78,9 +95,23 @@ register("ex-it-explain", Choice(
         "d": "the true score attains the floor exactly, t L(s, t) = Ḣ(t) (equality iff s_θ = "
              "s); no model does better, whatever its size",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain", minutes=20, difficulty="standard", rubric=RUBRIC_IT_EXPLAIN)
 
 # -- ex-it-coherence: a shared mean ------------------------------------------------------------
+RUBRIC_IT_COHERENCE = [
+    (3, "Effect of a shared mean on μ",
+     "A shared mean m adds ‖m‖² to every inner product, so the cosines approach ‖m‖²/(‖m‖² + "
+     "spread²) ≈ 1: μ approaches 1."),
+    (2, "Consequence for the approximation",
+     "The bound |R_t| ≤ μ r²(1 − E Q) becomes useless; r²(1 − Q) overstates tr Cov (by up to 1/(1"
+     " − μ))."),
+    (3, "Why Ḣ is unchanged",
+     "Ḣ depends on the data only through tr Cov[x_0|x_t], which is invariant under a common shift"
+     " (the EDM noise does not see the origin)."),
+    (2, "What centring changes",
+     "Centring changes r and μ, so it rescues the orthogonal approximation, but not Ḣ itself."),
+]
+
 register("ex-it-coherence", Choice(
     "a",
     {
@@ -103,4 +134,5 @@ register("ex-it-coherence", Choice(
         "d": "the norm grows, but so does every inner product, by the same |m|²: the cosines "
              "approach 1, not 0",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain",
+         minutes=20, difficulty="challenging", rubric=RUBRIC_IT_COHERENCE)

@@ -40,7 +40,7 @@ register("ex-ly-vp", Symbolic(
         (-t / _DELTA,
          "that is the EDM recipe μ = tλ; in the VP process -∇v = ½g²J - fI = J + I", "convention"),
     ],
-), chapter=CHAPTER, kind="derive")
+), chapter=CHAPTER, kind="derive", minutes=25, difficulty="standard")
 
 
 # -- ex-ly-control: the lemma's variance of the control-variate estimator ----------------------
@@ -123,10 +123,26 @@ register("ex-ly-control", Number(
          "variate also pays 2Σ_i F_ii²", "estimator"),
     ],
     expects="a float (the lemma's variance of one probe, averaged over the samples)",
-), chapter=CHAPTER, kind="compute")
+), chapter=CHAPTER, kind="compute", minutes=30, difficulty="challenging")
 
 
 # -- ex-ly-median: multiple choice ----------------------------------------------------------
+RUBRIC_LY_MEDIAN = [
+    (3, "The expanding slab",
+     "For two points the exponent depends on x_1 only and is positive only in a slab |x_1| < c(t)"
+     " around the symmetric hyperplane."),
+    (3, "Why the fraction is small",
+     "A sample x_1 = ±a + tε lies in the slab only if the noise carried it most of the way "
+     "across, improbable once t < a: most samples have already chosen, so the median stays "
+     "negative."),
+    (2, "d = 1000",
+     "Nothing changes: J along e_1 depends on x_1 alone and the added directions carry κ = −1, so"
+     " the fraction is the same."),
+    (2, "What does grow with d",
+     "The distance of typical points from the fixed point (≈ t√d) grows, not the probability of "
+     "sitting in the slab."),
+]
+
 register("ex-ly-median", Choice(
     "c",
     {
@@ -146,10 +162,24 @@ register("ex-ly-median", Choice(
         "d": "lying on either side is not enough: κ_d > 0 needs x_1 inside a slab of width "
              "about t²/a around the separatrix, and the law of x_1 does not depend on d",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain", minutes=25, difficulty="challenging", rubric=RUBRIC_LY_MEDIAN)
 
 
 # -- ex-ly-bandwidth: multiple choice -------------------------------------------------------
+RUBRIC_LY_BANDWIDTH = [
+    (3, "Why D(t) ≠ 0",
+     "D = −E‖s‖², which vanishes only if s = 0 almost everywhere, i.e. p_t constant, which is not"
+     " normalisable; hence Ḣ = d/t + tD < d/t strictly."),
+    (2, "When d/t is approached",
+     "Only for data spread ever wider (Gaussian variance σ² → ∞)."),
+    (3, "Why a point can have zero divergence",
+     "∇·s(x*) = −d/t² + tr Cov[x_0|x*]/t^4 vanishes when the posterior at x* has total variance d"
+     " t², at the critical time of a spherically symmetric dataset (thm-fp-sphere)."),
+    (2, "What the two have in common",
+     "The same balance, locally or on average: the trivial contraction −d/t² against the "
+     "posterior spread of the data; locally it can tip, on average never."),
+]
+
 register("ex-ly-bandwidth", Choice(
     "b",
     {
@@ -168,4 +198,5 @@ register("ex-ly-bandwidth", Choice(
         "d": "locally the data part can win (that is the sub-critical phase with expanding "
              "directions); it is the average over p_t that cannot balance",
     },
-), chapter=CHAPTER, kind="explain")
+), chapter=CHAPTER, kind="explain",
+         minutes=20, difficulty="challenging", rubric=RUBRIC_LY_BANDWIDTH)

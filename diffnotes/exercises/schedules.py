@@ -53,7 +53,7 @@ register(
         expects="a sympy expression in r, s and d: the rescaled entropic time, zero at r = 0",
     ),
     chapter=CHAPTER,
-    kind="derive",
+    kind="derive", minutes=20, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-et-ring: half-way point
@@ -125,10 +125,25 @@ register(
                 "has been removed",
     ),
     chapter=CHAPTER,
-    kind="compute",
+    kind="compute", minutes=30, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-et-explain: few steps
+
+RUBRIC_ET_EXPLAIN = [
+    (3, "Where the first step goes",
+     "Where H barely changes (large r, above r ≈ 3 here) entropic time puts almost no points, so "
+     "with few steps the first step jumps from r_max to below the data's scale."),
+    (3, "Why that fails with Heun",
+     "The corrector evaluates the score at the Euler predictor, near the data mean rather than on"
+     " the noised data, and the long step multiplies that error."),
+    (2, "Why the rescaled time works",
+     "Its weight r moves grid points back to large r."),
+    (2, "Ruling out the alternatives",
+     "The exact profile shows the same first step (not Monte Carlo noise); entropic time is the "
+     "same in every process (thm-et-invariance); Euler–Maruyama fails as well (not an ODE-only "
+     "effect)."),
+]
 
 register(
     "ex-et-explain",
@@ -159,5 +174,5 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=20, difficulty="standard", rubric=RUBRIC_ET_EXPLAIN,
 )

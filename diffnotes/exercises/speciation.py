@@ -62,7 +62,7 @@ register(
         expects="a sympy expression in gamma and lam: M(lam) = E exp(-lam a)",
     ),
     chapter=CHAPTER,
-    kind="derive",
+    kind="derive", minutes=25, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-sp-simplex: peak of Phi_4
@@ -148,10 +148,27 @@ register(
         expects="a float: the effective SNR gamma* at which Phi_4 is largest",
     ),
     chapter=CHAPTER,
-    kind="compute",
+    kind="compute", minutes=35, difficulty="challenging",
 )
 
 # ---------------------------------------------------------------- ex-sp-explain: paths rise
+
+RUBRIC_SP_EXPLAIN = [
+    (3, "Mean vs paths",
+     "H(x_0|x_s) ≤ H(x_0|x_t) for s < t constrains only the average over paths; h is a function "
+     "of the current state, and the reverse SDE's noise can push a path back towards the class "
+     "border."),
+    (2, "Not an artefact",
+     "Not a discretisation artefact (the exact SDE has the same noise), not noise in h (the class"
+     " posterior is exact), and rising paths end in both classes."),
+    (2, "Autoregressive models",
+     "Revealed tokens are never un-revealed, so a path cannot undo a decision already made, "
+     "whereas here an almost-committed path can become ambiguous again."),
+    (3, "Where V peaks",
+     "V measures heterogeneity: at γ ≪ 1 every path is ambiguous, at γ ≫ 1 every path has "
+     "decided, at γ = O(1) paths are split; the rate of the mean measures how fast the typical "
+     "path decides and peaks elsewhere."),
+]
 
 register(
     "ex-sp-explain",
@@ -180,10 +197,24 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=25, difficulty="challenging", rubric=RUBRIC_SP_EXPLAIN,
 )
 
 # ---------------------------------------------------------------- ex-sp-clock: VP against EDM
+
+RUBRIC_SP_CLOCK = [
+    (3, "What does not differ",
+     "The class posterior depends only on γ = dα²/σ² = d/r² in both processes (thm-sp-snr), so V "
+     "= Φ(d/r²) is the same function of r, peaked at r* = √(d/γ*)."),
+    (3, "What differs: the clock",
+     "VP time t = ½ log(1 + r²) ≈ log r turns the d-independent ratio of the half-maximum points "
+     "into a fixed width; EDM time t = r turns it into a width proportional to √d."),
+    (2, "The EDM speciates",
+     "The EDM does speciate, with its peak at t* = √(d/γ*); on a logarithmic time axis its peak "
+     "has a fixed width too."),
+    (2, "Scaling the data",
+     "Scaling signal and noise together (α_t < 1 in VP) leaves r, hence the posterior, unchanged."),
+]
 
 register(
     "ex-sp-clock",
@@ -212,5 +243,5 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=20, difficulty="standard", rubric=RUBRIC_SP_CLOCK,
 )

@@ -41,7 +41,7 @@ register(
         expects="a sympy expression in p and q (bits)",
     ),
     chapter=CHAPTER,
-    kind="derive",
+    kind="derive", minutes=15, difficulty="routine",
 )
 
 # ---------------------------------------------------------------- ex-tq-compute: binary digits
@@ -81,10 +81,25 @@ register(
         expects="a tensor of shape (4,): the gain in bits of each binary-digit question",
     ),
     chapter=CHAPTER,
-    kind="compute",
+    kind="compute", minutes=25, difficulty="standard",
 )
 
 # ---------------------------------------------------------------- ex-tq-explain: careless oracle
+
+RUBRIC_TQ_EXPLAIN = [
+    (3, "What the interrogator notices",
+     "Some answer strings are consistent with no item (the count N_n drops to 0): she catches a "
+     "contradiction."),
+    (3, "Wrong proportions",
+     "Consistent answer prefixes come up equally often (probability 2^-n each) instead of in "
+     "proportion to their group sizes |g|/N, so items in small groups turn up too often."),
+    (2, "What the counts do",
+     "The odds N(a_<n, yes)/N(a_<n) are exactly what makes the random answers produce samples of "
+     "the data distribution."),
+    (2, "The diffusion analogue",
+     "The score plays the role of the counts; a wrong score pushes samples to places of low data "
+     "probability or gives the modes the wrong proportions."),
+]
 
 register(
     "ex-tq-explain",
@@ -110,10 +125,25 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=15, difficulty="routine", rubric=RUBRIC_TQ_EXPLAIN,
 )
 
 # ---------------------------------------------------------------- ex-tq-twenty: why twenty?
+
+RUBRIC_TQ_TWENTY = [
+    (3, "One bit per answer",
+     "By the chain rule (lem-tq-chain) each yes/no answer removes at most one bit, so twenty "
+     "answers remove at most 20 bits."),
+    (3, "Bits needed",
+     "Singling out one of N items needs log2 N bits: 2^20 = 1 048 576 suffices for about a "
+     "million, while log2(2 000 000) ≈ 20.93 > 20."),
+    (2, "Adaptive questions do not help",
+     "Questions chosen after earlier answers are still yes/no answers: twenty of them have only "
+     "2^20 possible strings."),
+    (2, "Lazy oracle does not help",
+     "A lazy oracle's game cannot be told from the truthful one (thm-tq-lazy), so it changes "
+     "nothing."),
+]
 
 register(
     "ex-tq-twenty",
@@ -138,5 +168,5 @@ register(
         },
     ),
     chapter=CHAPTER,
-    kind="explain",
+    kind="explain", minutes=10, difficulty="routine", rubric=RUBRIC_TQ_TWENTY,
 )
