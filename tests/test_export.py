@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import export  # noqa: E402
+
 import notebooks  # noqa: E402
 
 FRONT = ("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"

@@ -43,8 +43,9 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nbformat  # noqa: E402
-import notebooks  # noqa: E402
 import site_test  # noqa: E402
+
+import notebooks  # noqa: E402
 
 ROOT = notebooks.ROOT
 
