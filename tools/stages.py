@@ -4,7 +4,13 @@ Each stage is a make target, run as ``make <stage>``; the first failing stage st
 like make itself. At the end (after a failure too) a table gives every stage's wall time and
 status, and the total; it is also written to ``_build/test_stages.json``.
 
-    python tools/stages.py lint pytest execute ...
+``--background TARGET:STAGE`` starts ``make TARGET`` at once, beside the stages (its output in
+``_build/background.log``), and waits for it before ``STAGE`` runs: ``make test`` builds the
+Colab-like venv (mostly unpacking wheels) while the CPU-bound stages run. A failed background
+build is reported; the stage that needs it then builds it again in the foreground and fails
+visibly if it still cannot.
+
+    python tools/stages.py [--background TARGET:STAGE] lint pytest execute ...
 """
 
 from __future__ import annotations
@@ -20,20 +26,42 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    stages = list(sys.argv[1:] if argv is None else argv)
-    if not stages:
-        print("usage: python tools/stages.py STAGE [STAGE ...]")
-        return 2
+    args = list(sys.argv[1:] if argv is None else argv)
+    background: dict[str, subprocess.Popen] = {}
     make = os.environ.get("MAKE", "make")
+    (ROOT / "_build").mkdir(exist_ok=True)
+    while args and args[0] == "--background":
+        if len(args) < 2 or ":" not in args[1]:
+            print("--background needs TARGET:STAGE")
+            return 2
+        target, before = args[1].rsplit(":", 1)
+        log = open(ROOT / "_build" / "background.log", "a")  # noqa: SIM115 - closed by the OS
+        background[before] = subprocess.Popen([make, "--no-print-directory", target], cwd=ROOT,
+                                              stdout=log, stderr=subprocess.STDOUT)
+        print(f"started `make {target}` in the background (needed by {before})")
+        args = args[2:]
+    stages = args
+    if not stages:
+        print("usage: python tools/stages.py [--background TARGET:STAGE] STAGE [STAGE ...]")
+        return 2
     rows, status = [], 0
     start_all = time.perf_counter()
     for stage in stages:
+        job = background.pop(stage, None)
+        if job is not None:
+            waited = time.perf_counter()
+            rc = job.wait()
+            print(f"background build for {stage}: exit {rc}, waited "
+                  f"{time.perf_counter() - waited:.1f} s"
+                  + ("" if rc == 0 else " (see _build/background.log; retrying in the stage)"))
         start = time.perf_counter()
         rc = subprocess.call([make, "--no-print-directory", stage], cwd=ROOT)
         rows.append((stage, time.perf_counter() - start, "ok" if rc == 0 else f"FAILED ({rc})"))
         if rc != 0:
             status = rc
             break
+    for job in background.values():  # a stage that never ran: do not leave its build behind
+        job.wait()
     rows += [(s, 0.0, "not run") for s in stages[len(rows):]]
     total = time.perf_counter() - start_all
     print("\nmake test, stage by stage:")
