@@ -29,6 +29,14 @@ answer. Self-study mode, the default, keeps the readable hints. Each typical mis
 may carry its graded wording as a third element, either free text or a name of
 :data:`MISTAKE_KINDS`.
 
+**Per-student variants.** An exercise whose data are numbers (a radius, a weight, a time, a
+dimension) may take them from :func:`variant`: ``v = variant("ex-gd-saddle")`` gives the
+numbers of the current seed (:func:`set_seed`, or ``DIFFNOTES_SEED=<n>`` in the environment),
+and :func:`check` judges the answer against the key computed from the same numbers
+(:meth:`Exercise.key_for`). Seed 0, the default, gives the numbers the book uses; another seed
+draws them deterministically from the ranges of the exercise's :class:`Variant`. Under a
+seed other than 0 a wrong answer to a varying exercise gets its graded-mode hint.
+
 Each registered :class:`Exercise` also carries what an instructor needs: an estimated time in
 minutes, a difficulty (:data:`DIFFICULTIES`) and, for an explain exercise, a rubric of
 :class:`Criterion` for its written answer.
@@ -42,6 +50,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import math
 import os
 import random
@@ -58,19 +67,25 @@ __all__ = [
     "MODES",
     "Choice",
     "Criterion",
+    "Draw",
     "Exercise",
     "Function",
     "Key",
     "Number",
     "Symbolic",
     "Tensor",
+    "Variant",
+    "VariantValues",
     "Verdict",
     "check",
     "exercise",
     "exercises",
     "get_mode",
+    "get_seed",
     "register",
     "set_mode",
+    "set_seed",
+    "variant",
 ]
 
 Status = Literal["correct", "wrong", "missing", "invalid"]
@@ -103,6 +118,47 @@ def set_mode(mode: str) -> str:
 def get_mode() -> str:
     """The self-check's current mode: ``"self-study"`` or ``"graded"``."""
     return _MODE["mode"]
+
+
+# --------------------------------------------------------------------------------------------
+# Seeds: which variant of the exercises' numbers a student works with (0 = the book's)
+
+
+def _valid_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    return seed
+
+
+def _seed_from_environment() -> int:
+    text = os.environ.get("DIFFNOTES_SEED", "").strip()
+    if not text:
+        return 0
+    try:
+        return _valid_seed(int(text))
+    except ValueError:
+        raise ValueError(f"DIFFNOTES_SEED must be a non-negative integer (a seed); got "
+                         f"{text!r}") from None
+
+
+_SEED = {"seed": _seed_from_environment()}
+
+
+def set_seed(seed: int) -> int:
+    """Set the seed of the exercises' variants (:func:`variant`); return the old one.
+
+    Seed 0, the default, gives the numbers the book uses. An instructor gives each student a
+    seed; the student's notebook sets it in its first cell (or ``DIFFNOTES_SEED=<n>`` in the
+    environment before the package is imported), and the grader, using the same seed, checks
+    the answers against the keys of that variant.
+    """
+    old, _SEED["seed"] = _SEED["seed"], _valid_seed(seed)
+    return old
+
+
+def get_seed() -> int:
+    """The current seed of the exercises' variants (0: the book's numbers)."""
+    return _SEED["seed"]
 
 
 # Graded-mode wordings of typical mistakes: a key names one of these as a mistake's third
@@ -639,6 +695,127 @@ class Choice(Key):
 
 
 # --------------------------------------------------------------------------------------------
+# Variants: the numbers of an exercise, drawn from a seed
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How one number of a :class:`Variant` is drawn.
+
+    Seed 0 gives ``default``; another seed draws uniformly from the grid ``low, low + step,
+    ..., high`` (both ends included), so that the numbers a student sees are short decimals.
+    An integer ``default`` and ``step`` give integers.
+    """
+
+    default: float
+    low: float
+    high: float
+    step: float
+
+    def __post_init__(self):
+        if not self.step > 0:
+            raise ValueError(f"step must be positive; got {self.step!r}")
+        if not self.low <= self.default <= self.high:
+            raise ValueError(f"default must lie in [low, high] = [{self.low}, {self.high}]; "
+                             f"got {self.default!r}")
+
+    @property
+    def integer(self) -> bool:
+        return all(isinstance(x, int) for x in (self.default, self.low, self.step))
+
+    def values(self) -> list[float]:
+        """Every value a seed can draw."""
+        n = int(round((self.high - self.low) / self.step))
+        if self.integer:
+            return [self.low + i * self.step for i in range(n + 1)]
+        # rounded to the step's decimals: 0.1 + 2 * 0.05 is 0.2, not 0.20000000000000001
+        digits = max(0, -math.floor(math.log10(self.step)) + 1)
+        return [round(self.low + i * self.step, digits) for i in range(n + 1)]
+
+    def describe(self) -> str:
+        return f"{self.low:g} to {self.high:g} in steps of {self.step:g}"
+
+
+class VariantValues(Mapping):
+    """The read-only numbers of one variant of an exercise: ``v["r"]`` or ``v.r``."""
+
+    __slots__ = ("_label", "_seed", "_values")
+
+    def __init__(self, label: str, seed: int, values: Mapping[str, float]):
+        object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_seed", seed)
+        object.__setattr__(self, "_values", dict(values))
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[name]
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"the variant of {self._label} has no number {name!r}; it "
+                                 f"has {', '.join(self._values)}") from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a variant is read-only")
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"variant({self._label!r}, seed={self._seed}): {values}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The numbers an exercise varies, and its key as a function of them.
+
+    ``draws`` names each number with its :class:`Draw`; ``key`` builds the answer key from the
+    numbers (a :class:`VariantValues`), by the key's own route, never by the book's solution;
+    ``valid`` (optional) rejects a combination of numbers, which is then drawn again. Seed 0
+    gives the defaults, and ``key`` of the defaults is the exercise's :attr:`Exercise.key`.
+    """
+
+    draws: Mapping[str, Draw]
+    key: Callable[[VariantValues], Key]
+    valid: Callable[[VariantValues], bool] | None = None
+
+    def __post_init__(self):
+        if not self.draws:
+            raise ValueError("draws must name at least one number")
+
+    def defaults(self) -> dict[str, float]:
+        return {name: d.default for name, d in self.draws.items()}
+
+    def values(self, label: str, seed: int) -> VariantValues:
+        """The numbers of seed ``seed``: the defaults for 0, else drawn by a ``random.Random``
+        seeded from the SHA-256 of ``f"{label}:{seed}"`` (the same on every machine)."""
+        seed = _valid_seed(seed)
+        if seed == 0:
+            return VariantValues(label, 0, self.defaults())
+        digest = hashlib.sha256(f"{label}:{seed}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        for _ in range(1000):
+            v = VariantValues(label, seed, {name: rng.choice(d.values())
+                                            for name, d in self.draws.items()})
+            if self.valid is None or self.valid(v):
+                return v
+        raise ValueError(f"the variant of {label!r} found no valid numbers for seed {seed}")
+
+
+# --------------------------------------------------------------------------------------------
 # The registry
 
 
@@ -670,29 +847,58 @@ class Exercise:
     minutes: int | None = None
     difficulty: str | None = None
     rubric: tuple[Criterion, ...] = ()
+    variant: Variant | None = None
 
     @property
     def points(self) -> int:
         """The rubric's total (0 without a rubric)."""
         return sum(c.points for c in self.rubric)
 
+    @property
+    def varies(self) -> bool:
+        """Whether the exercise's numbers come from :func:`variant` (a seed per student)."""
+        return self.variant is not None
+
+    def key_for(self, seed: int | None = None) -> Key:
+        """The key of the variant of ``seed`` (default: the current seed, :func:`get_seed`).
+
+        :attr:`key` for seed 0 and for an exercise that does not vary.
+        """
+        seed = get_seed() if seed is None else _valid_seed(seed)
+        if self.variant is None or seed == 0:
+            return self.key
+        return _variant_key(self.label, seed)
+
 
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def register(label: str, key: Key, *, chapter: str, kind: str, minutes: int | None = None,
-             difficulty: str | None = None,
-             rubric: Sequence[Criterion | tuple[int, str, str]] = ()) -> Exercise:
+@functools.lru_cache(maxsize=512)
+def _variant_key(label: str, seed: int) -> Key:
+    ex = _REGISTRY[label]
+    return ex.variant.key(ex.variant.values(label, seed))
+
+
+def register(label: str, key: Key | None, *, chapter: str, kind: str,
+             minutes: int | None = None, difficulty: str | None = None,
+             rubric: Sequence[Criterion | tuple[int, str, str]] = (),
+             variant: Variant | None = None) -> Exercise:
     """Register the answer key of exercise ``label`` (called by :mod:`diffnotes.exercises`).
 
     ``minutes`` is the time a student is expected to need, ``difficulty`` one of
     :data:`DIFFICULTIES`; an explain exercise's ``rubric`` is 3 or 4 :class:`Criterion` (or
-    ``(points, criterion, full_credit)`` tuples) for grading its written answer.
+    ``(points, criterion, full_credit)`` tuples) for grading its written answer. An exercise
+    whose numbers vary per student gives its :class:`Variant`; its ``key`` is then ``None``
+    (the variant's key of the book's numbers is used).
     """
     if not isinstance(label, str) or not label.startswith("ex-"):
         raise ValueError(f"label must be a string starting with 'ex-'; got {label!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    if variant is not None and not isinstance(variant, Variant):
+        raise ValueError(f"variant must be a selfcheck Variant; got {type(variant).__name__}")
+    if key is None and variant is not None:
+        key = variant.key(variant.values(label, 0))
     if not isinstance(key, Key):
         raise ValueError(f"key must be a selfcheck Key; got {type(key).__name__}")
     if label in _REGISTRY:
@@ -706,7 +912,7 @@ def register(label: str, key: Key, *, chapter: str, kind: str, minutes: int | No
         raise ValueError(f"rubric is for explain exercises; {label!r} is a {kind} exercise")
     if criteria and not 3 <= len(criteria) <= 4:
         raise ValueError(f"rubric must have 3 or 4 criteria; got {len(criteria)}")
-    ex = Exercise(label, chapter, kind, key, minutes, difficulty, criteria)
+    ex = Exercise(label, chapter, kind, key, minutes, difficulty, criteria, variant)
     _REGISTRY[label] = ex
     return ex
 
@@ -729,17 +935,42 @@ def exercise(name: str) -> Exercise:
     return known[name]
 
 
-def check(name: str, answer: Any) -> Verdict:
+def variant(label: str, seed: int | None = None) -> VariantValues:
+    """The numbers of exercise ``label`` for ``seed`` (default: the current seed,
+    :func:`get_seed`), a read-only mapping with attribute access::
+
+        v = variant("ex-gd-saddle")     # seed 0: the book's numbers
+        v.gamma, v["gamma"]             # 0.25, 0.25
+
+    Seed 0 gives the numbers the book uses; another seed draws them, the same on every machine.
+    A label whose exercise does not vary raises ``ValueError``.
+    """
+    ex = exercise(label)
+    if not ex.varies:
+        varying = ", ".join(sorted(n for n, e in exercises().items() if e.varies))
+        raise ValueError(f"label {label!r} names an exercise without variants; the exercises "
+                         f"that vary are {varying}")
+    seed = get_seed() if seed is None else _valid_seed(seed)
+    return ex.variant.values(label, seed)
+
+
+def check(name: str, answer: Any, seed: int | None = None) -> Verdict:
     """Check a student's ``answer`` to exercise ``name``; the verdict prints as one line.
 
     ``answer=None`` (the starting value in the notebooks' answer cells) gives a reminder of
-    what the exercise expects rather than a verdict. A wrong answer's hint is worded for the
-    current mode (:func:`set_mode`): readable in self-study, the kind of mistake only when
-    graded.
+    what the exercise expects rather than a verdict. The answer is judged against the key of the
+    variant of ``seed`` (default: the current seed, :func:`get_seed`; it matters only for an
+    exercise that varies). A wrong answer's hint is worded for the current mode
+    (:func:`set_mode`): readable in self-study, the kind of mistake only when graded, and also
+    for a varying exercise under a seed other than 0 (a student's own numbers, whose answer the
+    book does not print), so that no verdict gives that answer away.
     """
     ex = exercise(name)
+    seed = get_seed() if seed is None else _valid_seed(seed)
+    key = ex.key_for(seed)
     if answer is None or answer is Ellipsis:
         return Verdict(name, "missing",
-                       f"no answer yet: set `answer` to {ex.key.expects} and run the cell again.")
-    status, message = ex.key.judge(answer)
+                       f"no answer yet: set `answer` to {key.expects} and run the cell again.")
+    own_variant = ex.varies and seed != 0
+    status, message = key.judge(answer, "graded" if own_variant else None)
     return Verdict(name, status, message)

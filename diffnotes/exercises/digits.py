@@ -12,7 +12,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from ..selfcheck import Choice, Number, Symbolic, register
+from ..selfcheck import Choice, Draw, Number, Symbolic, Variant, register
 
 CHAPTER = "digits"
 
@@ -53,45 +53,63 @@ register(
 
 
 @functools.cache
-def _pair_lambdas() -> tuple[float, float, float]:
-    """(Lambda of the pair 3/9, Lambda of all digits, rho²), from the raw pixels with numpy."""
+def _raw_digits() -> tuple[np.ndarray, np.ndarray, float]:
+    """The raw scikit-learn pixels (float64), their labels, and rho² = mean squared deviation."""
     from sklearn.datasets import load_digits
 
     pixels, labels = load_digits(return_X_y=True)
     pixels = pixels.astype(np.float64)
-    rho2 = float(((pixels - pixels.mean(0)) ** 2).mean())
-    pair = pixels[(labels == 3) | (labels == 9)]
-    top = lambda x: float(np.linalg.svd(x - x.mean(0), compute_uv=False)[0] ** 2 / len(x))  # noqa: E731
-    return top(pair) / rho2, top(pixels) / rho2, rho2
+    return pixels, labels, float(((pixels - pixels.mean(0)) ** 2).mean())
 
 
-def pair_speciation_time() -> float:
-    """t_s = ½ log Lambda of the digits 3 and 9 in the chapter's normalisation."""
-    return 0.5 * math.log(_pair_lambdas()[0])
+def _top_eigenvalue(x: np.ndarray) -> float:
+    return float(np.linalg.svd(x - x.mean(0), compute_uv=False)[0] ** 2 / len(x))
 
 
-register(
-    "ex-dg-pair",
-    Number(
-        pair_speciation_time,
+@functools.cache
+def _pair_lambdas(a: int = 3, b: int = 9) -> tuple[float, float, float]:
+    """(Lambda of the pair a/b, Lambda of all digits, rho²), from the raw pixels with numpy."""
+    pixels, labels, rho2 = _raw_digits()
+    pair = pixels[(labels == a) | (labels == b)]
+    return _top_eigenvalue(pair) / rho2, _top_eigenvalue(pixels) / rho2, rho2
+
+
+def pair_speciation_time(a: int = 3, b: int = 9) -> float:
+    """t_s = ½ log Lambda of the digits a and b in the chapter's normalisation."""
+    return 0.5 * math.log(_pair_lambdas(a, b)[0])
+
+
+def _pair_key(v) -> Number:
+    a, b = v.a, v.b
+    lam = functools.partial(_pair_lambdas, a, b)
+    return Number(
+        functools.partial(pair_speciation_time, a, b),
         rtol=1e-6,
         mistakes=[
-            (lambda: _pair_lambdas()[0],
+            (lambda: lam()[0],
              "that is Lambda itself; the speciation time is t_s = ½ log Lambda", "quantity"),
-            (lambda: math.log(_pair_lambdas()[0]),
+            (lambda: math.log(lam()[0]),
              "t_s = ½ log Lambda: the factor ½ is missing (e^{-2t} Lambda = 1)", "factor-2"),
-            (lambda: 0.5 * math.log10(_pair_lambdas()[0]),
+            (lambda: 0.5 * math.log10(lam()[0]),
              "use the natural logarithm: e^{-2t} Lambda = 1 gives t = ½ ln Lambda",
              "a logarithm in the wrong base"),
-            (lambda: 0.5 * math.log(_pair_lambdas()[1]),
-             "that is t_s of all ten digits; keep only the images of 3 and 9",
+            (lambda: 0.5 * math.log(lam()[1]),
+             f"that is t_s of all ten digits; keep only the images of {a} and {b}",
              "the wrong subset of the data"),
-            (lambda: 0.5 * math.log(_pair_lambdas()[0] * _pair_lambdas()[2]),
+            (lambda: 0.5 * math.log(lam()[0] * lam()[2]),
              "you used raw grey levels; divide the pixels by the chapter's scale rho first",
              "the data are not scaled as the chapter prescribes"),
         ],
-        expects="a float: t_s = ½ log Lambda of the pair 3/9",
-    ),
+        expects=f"a float: t_s = ½ log Lambda of the pair {a}/{b}",
+    )
+
+
+# any pair of two different digits a < b (the book's 3 and 9 is one the paths confuse longest)
+register(
+    "ex-dg-pair",
+    None,
+    variant=Variant({"a": Draw(3, 0, 9, 1), "b": Draw(9, 0, 9, 1)}, _pair_key,
+                    valid=lambda v: v.a < v.b),
     chapter=CHAPTER,
     kind="compute", minutes=30, difficulty="standard",
 )

@@ -11,7 +11,7 @@ import math
 
 import sympy as sp
 
-from ..selfcheck import Choice, Number, Symbolic, register
+from ..selfcheck import Choice, Draw, Number, Symbolic, Variant, register
 
 CHAPTER = "fisher"
 
@@ -35,27 +35,46 @@ register("ex-fi-vp", Symbolic(
 ), chapter=CHAPTER, kind="derive", minutes=15, difficulty="routine")
 
 
-# -- ex-fi-samples: N ≈ vol/h^k for the five-sphere -----------------------------------------
+# -- ex-fi-samples: N ≈ vol/h^k for the k-sphere (the book: S^5, h = 0.1) ---------------------
 VOL_S5, H_TARGET, K_S5 = math.pi**3, 0.1, 5          # |S^5| = 2π³/Γ(3) = π³
 
-register("ex-fi-samples", Number(
-    VOL_S5 / H_TARGET**K_S5,
-    rtol=2e-3,
-    mistakes=[
-        (VOL_S5 / H_TARGET**6,
-         "k is the dimension of the manifold, 5 for S^5, not of the space R^6 it sits in",
-         "dimension"),
-        (VOL_S5 / 6 / H_TARGET**K_S5,
-         "π³/6 is the volume of the ball that S^5 bounds; the sphere's own five-dimensional "
-         "volume is π³", "the volume of the wrong set"),
-        (VOL_S5 / H_TARGET**2,
-         "that uses h = (vol/N)^{1/2}, the rule of the two-dimensional S²; for S^5 the exponent "
-         "is 1/5", "dimension"),
-        (4 * math.pi / H_TARGET**2,
-         "that is the number of samples S² needs for h = 0.1; the question is about S^5",
-         "dimension"),
-    ],
-    expects="a float (a number of samples)",
+
+def _sphere_volume(k: int) -> float:
+    """|S^k| by the recursion |S^k| = 2π/(k - 1) |S^(k-2)| from |S^0| = 2 and |S^1| = 2π (not
+    by the Gamma-function formula of the solution)."""
+    vol = 2.0 if k % 2 == 0 else 2 * math.pi
+    for j in range(2 + k % 2, k + 1, 2):
+        vol *= 2 * math.pi / (j - 1)
+    return vol
+
+
+def _samples_key(v) -> Number:
+    k, h = v.k, v.h
+    vol = _sphere_volume(k)
+    return Number(
+        vol / h**k,
+        rtol=2e-3,
+        mistakes=[
+            (vol / h ** (k + 1),
+             f"k is the dimension of the manifold, {k} for S^{k}, not of the space R^{k + 1} "
+             "it sits in", "dimension"),
+            (vol / (k + 1) / h**k,
+             f"that uses the volume of the ball that S^{k} bounds; the sphere's own "
+             f"{k}-dimensional volume is 2π^((k+1)/2)/Γ((k+1)/2)", "the volume of the wrong set"),
+            (vol / h**2,
+             "that uses h = (vol/N)^{1/2}, the rule of the two-dimensional S²; for "
+             f"S^{k} the exponent is 1/{k}", "dimension"),
+            (4 * math.pi / h**2,
+             f"that is the number of samples S² needs for h = {h:g}; the question is about "
+             f"S^{k}", "dimension"),
+        ],
+        expects="a float (a number of samples)",
+    )
+
+
+# spheres S^3 to S^7 and spacings 0.05 to 0.2: from about 2.5e3 to 4e10 samples
+register("ex-fi-samples", None, variant=Variant(
+    {"k": Draw(K_S5, 3, 7, 1), "h": Draw(H_TARGET, 0.05, 0.2, 0.05)}, _samples_key,
 ), chapter=CHAPTER, kind="compute", minutes=15, difficulty="routine")
 
 

@@ -8,7 +8,7 @@ import math
 
 import sympy as sp
 
-from ..selfcheck import Choice, Number, Symbolic, register
+from ..selfcheck import Choice, Draw, Number, Symbolic, Variant, register
 
 CHAPTER = "guidance"
 
@@ -36,7 +36,7 @@ register("ex-gd-ode-variance", Symbolic(
 ), chapter=CHAPTER, kind="derive", minutes=30, difficulty="challenging")
 
 
-# -- ex-gd-saddle: T_sn for gamma = 1/4 ------------------------------------------------
+# -- ex-gd-saddle: T_sn for the variant's gamma (1/4 in the book) ------------------------------
 def _saddle_temperature(gamma: float = 0.25) -> float:
     """T_sn = (1 - γ)(1 - τ²) where τ solves (1 - τ²) artanh τ - τ = γ/(1 - γ), by mpmath's
     root finder at 30 digits (not the bisection of the book's solution)."""
@@ -49,19 +49,28 @@ def _saddle_temperature(gamma: float = 0.25) -> float:
         return float((1 - mp.mpf(gamma)) * (1 - tau**2))
 
 
-register("ex-gd-saddle", Number(
-    _saddle_temperature, rtol=1e-4,
-    mistakes=[
-        (lambda: math.sqrt(_saddle_temperature()), "that is t_sn = a√T_sn in the EDM with "
-                                                   "a = 1; the question asks for T_sn", "quantity"),
-        (lambda: _saddle_temperature() / 0.75, "that is chapter 4's rescaled temperature "
-                                               "T' = T/(1 - γ); the guided temperature is "
-                                               "T = (1 - γ)(1 - τ²)", "convention"),
-        (1.0, "T = 1 is the pitchfork of unguided sampling (γ = 0); with γ > 0 the wrong-class "
-              "mode appears later, at a smaller T",
-              "the result of a simpler configuration than this one"),
-    ],
-    expects="a float, the temperature T_sn",
+def _saddle_key(v) -> Number:
+    gam = v.gamma
+    return Number(
+        lambda: _saddle_temperature(gam), rtol=1e-4,
+        mistakes=[
+            (lambda: math.sqrt(_saddle_temperature(gam)),
+             "that is t_sn = a√T_sn in the EDM with a = 1; the question asks for T_sn", "quantity"),
+            (lambda: _saddle_temperature(gam) / (1 - gam),
+             "that is chapter 4's rescaled temperature T' = T/(1 - γ); the guided temperature is "
+             "T = (1 - γ)(1 - τ²)", "convention"),
+            (1.0, "T = 1 is the pitchfork of unguided sampling (γ = 0); with γ > 0 the "
+                  "wrong-class mode appears later, at a smaller T",
+                  "the result of a simpler configuration than this one"),
+        ],
+        expects="a float, the temperature T_sn",
+    )
+
+
+# gamma = 1 + w: weak guidance from 0.10 to 0.40, where T_sn runs from 0.64 down to 0.096 (the
+# wrong-class mode still appears at a temperature of order one tenth or more)
+register("ex-gd-saddle", None, variant=Variant(
+    {"gamma": Draw(0.25, 0.10, 0.40, 0.05)}, _saddle_key,
 ), chapter=CHAPTER, kind="compute", minutes=30, difficulty="challenging")
 
 # -- ex-gd-explain: what a guided sampler samples --------------------------------------

@@ -5,12 +5,13 @@ solutions make: the three-way entropy is written out by hand, and the gains of t
 strategy come from counting the splits of :math:`N = 12` items on paper.
 """
 
+import functools
 import math
 
 import sympy as sp
 import torch
 
-from ..selfcheck import Choice, Symbolic, Tensor, register
+from ..selfcheck import Choice, Draw, Symbolic, Tensor, Variant, register
 
 CHAPTER = "twenty_questions"
 
@@ -51,35 +52,63 @@ def _h2(x: float) -> float:
     return -x * math.log2(x) - (1 - x) * math.log2(1 - x)
 
 
-# Items 0..11 in binary, most significant digit first. Digit 1 splits 8 (0xxx) against 4 (10xx);
-# digit 2 splits 0..7 evenly (one bit for 8/12 of the items) and leaves 8..11 (all 10xx) unsplit;
-# digits 3 and 4 split every group evenly.
-_DIGIT_GAINS = [_h2(1 / 3), 8 / 12, 1.0, 1.0]
-_TOTAL = math.log2(12)
+# The book's N = 12 on paper: items 0..11 in binary, most significant digit first. Digit 1
+# splits 8 (0xxx) against 4 (10xx); digit 2 splits 0..7 evenly (one bit for 8/12 of the items)
+# and leaves 8..11 (all 10xx) unsplit; digits 3 and 4 split every group evenly.
+_DIGIT_GAINS_12 = [_h2(1 / 3), 8 / 12, 1.0, 1.0]
+N_DIGITS = 4
 
-register(
-    "ex-tq-compute",
-    Tensor(
-        torch.tensor(_DIGIT_GAINS, dtype=torch.float64),
+
+def _digit_gains(n_items: int, most_significant_first: bool = True) -> list[float]:
+    """The bits each of the four binary-digit questions removes, by counting: after n questions
+    the items sharing an answer prefix form a group g, and H_n = sum_g |g|/N log2 |g|."""
+    order = range(N_DIGITS - 1, -1, -1) if most_significant_first else range(N_DIGITS)
+
+    def remaining(bits) -> float:
+        groups: dict[tuple, int] = {}
+        for i in range(n_items):
+            prefix = tuple((i >> b) & 1 for b in bits)
+            groups[prefix] = groups.get(prefix, 0) + 1
+        return sum(c / n_items * math.log2(c) for c in groups.values())
+
+    order = list(order)
+    h = [remaining(order[:n]) for n in range(N_DIGITS + 1)]
+    return [h[n - 1] - h[n] for n in range(1, N_DIGITS + 1)]
+
+
+def _tq_compute_key(v) -> Tensor:
+    n_items = v.N
+    gains = _digit_gains(n_items)
+    total = math.log2(n_items)
+    cumulative = [sum(gains[: n + 1]) for n in range(N_DIGITS)]
+    as_tensor = functools.partial(torch.tensor, dtype=torch.float64)
+    return Tensor(
+        as_tensor(gains),
         rtol=1e-6,
         atol=1e-9,
         mistakes=[
-            (torch.tensor([1.0, 1.0, _h2(1 / 3), 8 / 12], dtype=torch.float64),
-             "those are bisection's gains (and those of the binary digits asked least "
-             "significant first): ask the most significant digit first",
+            (as_tensor(_digit_gains(n_items, most_significant_first=False)),
+             "those are the gains of the binary digits asked least significant first (for "
+             "N = 12 they are bisection's): ask the most significant digit first",
              "the questions are asked in another order than the one the exercise describes"),
-            (torch.tensor([_h2(1 / 3), _h2(1 / 3) + 8 / 12, _TOTAL - 1, _TOTAL],
-                          dtype=torch.float64),
+            (as_tensor(cumulative),
              "cumulative: that is H_0 - H_n after n questions; give the gain of each question, "
              "H_(n-1) - H_n", "running totals where the value of each question is asked for"),
-            (torch.tensor([_TOTAL - _h2(1 / 3), 2.0, 1.0, 0.0], dtype=torch.float64),
+            (as_tensor([total - c for c in cumulative]),
              "those are the entropies H_1, ..., H_4 left after each question, not the bits each "
              "question removes", "quantity"),
-            (torch.tensor(_DIGIT_GAINS, dtype=torch.float64) * math.log(2),
+            (as_tensor(gains) * math.log(2),
              "in nats: use log base 2, the gains are in bits", "ln2"),
         ],
         expects="a tensor of shape (4,): the gain in bits of each binary-digit question",
-    ),
+    )
+
+
+# N from 9 to 15 items: always four binary digits, and never the even split of N = 16
+register(
+    "ex-tq-compute",
+    None,
+    variant=Variant({"N": Draw(12, 9, 15, 1)}, _tq_compute_key),
     chapter=CHAPTER,
     kind="compute", minutes=25, difficulty="standard",
 )
