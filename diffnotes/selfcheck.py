@@ -784,13 +784,15 @@ class Variant:
 
     ``draws`` names each number with its :class:`Draw`; ``key`` builds the answer key from the
     numbers (a :class:`VariantValues`), by the key's own route, never by the book's solution;
-    ``valid`` (optional) rejects a combination of numbers, which is then drawn again. Seed 0
-    gives the defaults, and ``key`` of the defaults is the exercise's :attr:`Exercise.key`.
+    ``valid`` (optional) rejects a combination of numbers, which is then drawn again, and
+    ``note`` says in words what it requires (for the teaching page's table). Seed 0 gives the
+    defaults, and ``key`` of the defaults is the exercise's :attr:`Exercise.key`.
     """
 
     draws: Mapping[str, Draw]
     key: Callable[[VariantValues], Key]
     valid: Callable[[VariantValues], bool] | None = None
+    note: str = ""
 
     def __post_init__(self):
         if not self.draws:

@@ -19,8 +19,9 @@ gets these from this one mechanism, so that a new chapter needs nothing by hand:
     solution of each explain exercise the rubric for its written answer;
 
 * the teaching page's generated parts (:func:`with_generated_lists`): the table of exercises
-  (kind, minutes, difficulty, answer), the student notebooks, each chapter's objectives and
-  prerequisites (from its "In this chapter" box) and the rubrics.
+  (kind, minutes, difficulty, answer, the numbers that vary per student), the student
+  notebooks, each chapter's objectives and prerequisites (from its "In this chapter" box) and
+  the rubrics.
 
 Usage::
 
@@ -304,7 +305,8 @@ EXERCISE_DIRECTIVE = re.compile(
 
 
 def exercise_table() -> str:
-    """The list-table of every exercise (chapter, label, kind, what the answer is)."""
+    """The list-table of every exercise (chapter, label, kind, minutes, difficulty, what the
+    answer is, and which of its numbers vary per student)."""
     from diffnotes.selfcheck import exercises
 
     keys = exercises()
@@ -321,10 +323,19 @@ def exercise_table() -> str:
             difficulty = key.difficulty if key and key.difficulty else "?"
             where = f"{{ref}}`{chapter.group(1)}`" if chapter else page.stem
             rows.append(f"* - {where}\n  - {{ref}}`{label}`\n  - {kind}\n  - {minutes}\n"
-                        f"  - {difficulty}\n  - {expects}")
+                        f"  - {difficulty}\n  - {expects}\n  - {varies(key)}")
     return ("```{list-table}\n:header-rows: 1\n:name: tab-exercises\n\n"
             "* - chapter\n  - exercise\n  - kind\n  - minutes\n  - difficulty\n  - answer\n"
-            + "\n".join(rows) + "\n```\n")
+            "  - varies\n" + "\n".join(rows) + "\n```\n")
+
+
+def varies(ex) -> str:
+    """The numbers an exercise draws per seed, with the book's value and the range, or "no"."""
+    if ex is None or not ex.varies:
+        return "no"
+    parts = [f"`{name}` = {d.default:g} in the book, {d.describe()}"
+             for name, d in ex.variant.draws.items()]
+    return "; ".join(parts + ([ex.variant.note] if ex.variant.note else []))
 
 
 def with_exercise_table(text: str) -> str:

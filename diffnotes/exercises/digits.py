@@ -109,7 +109,7 @@ register(
     "ex-dg-pair",
     None,
     variant=Variant({"a": Draw(3, 0, 9, 1), "b": Draw(9, 0, 9, 1)}, _pair_key,
-                    valid=lambda v: v.a < v.b),
+                    valid=lambda v: v.a < v.b, note="a < b"),
     chapter=CHAPTER,
     kind="compute", minutes=30, difficulty="standard",
 )
