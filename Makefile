@@ -2,7 +2,7 @@
 # `book/` is also a folder, so every target is phony.
 .PHONY: book test lint pytest execute venv clean help bench bench-quick notebooks \
         notebooks-check student instructor colab-test colab-check figures site-test \
-        notebook-test pdf colab-pins reader-check
+        notebook-test pdf colab-pins reader-check assignments grade-test
 
 PYTHON ?= python3
 VENV   := .venv
@@ -20,6 +20,8 @@ help:
 	@echo "make pdf         _build/pdf/book.pdf printed from _build/html by Chromium"
 	@echo "make colab-test  run every chapter's .ipynb in a Colab-like venv (.venv-colab)"
 	@echo "make site-test   page weight, internal links, every page in headless Chromium"
+	@echo "make assignments graded assignments (otter-grader) in _build/assignments/<chapter>/"
+	@echo "make grade-test  otter run on them: solutions full marks, untouched zero, wrong answers"
 
 # The environment: a venv with the pinned CI lock, plus diffnotes itself (editable).
 $(STAMP): requirements-lock.txt pyproject.toml
@@ -122,12 +124,24 @@ notebook-test: $(STAMP)
 pdf: $(STAMP)
 	$(BIN)/python tools/book_pdf.py _build/html --out _build/pdf/book.pdf
 
+# Graded assignments (issue 17): one per chapter in otter-grader's format, written from the book
+# by tools/assignments.py into _build/assignments/<chapter>/ (student/ the notebook to hand out,
+# autograder/autograder.zip for otter run or Gradescope). grade-test proves the grader with
+# otter's own runner: the solutions score full marks, the untouched student notebook zero, and
+# one wrong answer per kind of key (symbolic, number, tensor, choice) loses exactly its points.
+assignments: $(STAMP)
+	$(BIN)/python tools/assignments.py build
+
+grade-test: assignments
+	$(BIN)/python tools/assignments.py grade --jobs 1
+
 # make test runs its stages one by one (tools/stages.py) and prints each stage's wall time; the
-# Colab-like venv is built in the background meanwhile (it mostly unpacks wheels).
+# Colab-like venv is built in the background meanwhile (it mostly unpacks wheels); the graded
+# assignments are built and graded beside the Colab-like run (A+B: at the same time).
 TEST_STAGES := lint notebooks-check pytest bench-quick execute site-test notebook-test pdf \
-               student colab-test
+               student colab-test+grade-test
 test: $(STAMP)
-	@$(BIN)/python tools/stages.py --background $(VENV_COLAB)/.installed-stamp:colab-test \
+	@$(BIN)/python tools/stages.py --background $(VENV_COLAB)/.installed-stamp:colab-test+grade-test \
 	    $(TEST_STAGES)
 
 # Only the reader-first check of the built chapters (tools/reader_check.py); part of site-test.

@@ -19,8 +19,10 @@ writes the student notebook (``student/``) and the autograder (``autograder/``, 
 
 ``grade`` proves the grader with otter's own runner (``otter run``, no Docker): the
 instructor's solutions score full marks, the untouched student notebook scores zero without
-an error, and a notebook with one wrong answer per kind of key (symbolic, number, tensor,
-choice) loses exactly the points of those exercises.
+an error, a notebook with one wrong answer per kind of key (symbolic, number, tensor,
+choice) loses exactly the points of those exercises, and the solutions of the first chapter
+with varying exercises score full marks for a student's variant other than the book's
+(``SEED = 7``), graded against that variant's keys.
 
 Usage::
 
@@ -463,6 +465,19 @@ def with_wrong_answers(nb: nbformat.NotebookNode, labels: list[str]) -> nbformat
     return nb
 
 
+def with_seed(nb: nbformat.NotebookNode, seed: int) -> nbformat.NotebookNode:
+    """The notebook with the student's variant set to ``seed`` (its ``SEED = 0`` line)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    hits = [c for c in nb.cells if c.cell_type == "code" and "\nSEED = 0\n" in f"\n{c.source}\n"]
+    if len(hits) != 1:
+        raise ValueError(f"expected one cell with SEED = 0, found {len(hits)}")
+    hits[0].source = hits[0].source.replace("SEED = 0", f"SEED = {seed}")
+    return nb
+
+
+OTHER_SEED = 7   # a student's variant other than the book's, for the full-marks run
+
+
 KEY_KINDS = ("Symbolic", "Number", "Tensor", "Choice")
 
 
@@ -481,12 +496,20 @@ def wrong_plan(summaries: dict[str, dict]) -> dict[str, list[str]]:
     return plan
 
 
+def _varies(label: str) -> bool:
+    from diffnotes.selfcheck import exercise
+
+    return bool(getattr(exercise(label), "varies", False))
+
+
 def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2) -> list[str]:
     """The three grading runs on the built assignments; returns the failures (empty: all
     passed) and prints one line per run."""
     summaries = {p.stem: json.loads((out / p.stem / "questions.json").read_text())
                  for p in chapters(names)}
     plan = wrong_plan(summaries) if names is None else {}
+    first_varying = next((ch for ch, summary in summaries.items()
+                          if any(_varies(lab) for lab, _, _, _ in summary.values())), None)
     runs = []   # (chapter, what, notebook, expected scores per question)
     tmp = Path(tempfile.mkdtemp(prefix="grade-"))
     for chapter, summary in summaries.items():
@@ -495,6 +518,14 @@ def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2) -> lis
         runs.append((chapter, "solutions", base / "autograder" / f"{chapter}.ipynb", auto))
         runs.append((chapter, "untouched", base / "student" / f"{chapter}.ipynb",
                      dict.fromkeys(auto, 0)))
+        varying = [lab for lab, _, _, _ in summary.values() if _varies(lab)]
+        if varying and chapter == first_varying:
+            path = tmp / f"seed{OTHER_SEED}" / f"{chapter}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(with_seed(nbformat.read(base / "autograder" / f"{chapter}.ipynb", 4),
+                                     OTHER_SEED), path)
+            runs.append((chapter, f"solutions, SEED = {OTHER_SEED} (varies: "
+                         f"{', '.join(sorted(set(varying)))})", path, auto))
         if chapter in plan:
             nb = with_wrong_answers(nbformat.read(base / "autograder" / f"{chapter}.ipynb", 4),
                                     plan[chapter])

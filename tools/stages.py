@@ -4,13 +4,18 @@ Each stage is a make target, run as ``make <stage>``; the first failing stage st
 like make itself. At the end (after a failure too) a table gives every stage's wall time and
 status, and the total; it is also written to ``_build/test_stages.json``.
 
+A stage written ``A+B`` runs the targets ``A`` and ``B`` at the same time (``A``'s output
+streams, ``B``'s is kept in ``_build/B.log`` and printed when it ends) and fails if either
+does: ``make test`` grades the assignments (one process) while the Colab-like run (mostly one
+core) goes on, on the CI machine's two cores.
+
 ``--background TARGET:STAGE`` starts ``make TARGET`` at once, beside the stages (its output in
 ``_build/background.log``), and waits for it before ``STAGE`` runs: ``make test`` builds the
 Colab-like venv (mostly unpacking wheels) while the CPU-bound stages run. A failed background
 build is reported; the stage that needs it then builds it again in the foreground and fails
 visibly if it still cannot.
 
-    python tools/stages.py [--background TARGET:STAGE] lint pytest execute ...
+    python tools/stages.py [--background TARGET:STAGE] lint pytest execute ... A+B
 """
 
 from __future__ import annotations
@@ -55,14 +60,38 @@ def main(argv: list[str] | None = None) -> int:
                   f"{time.perf_counter() - waited:.1f} s"
                   + ("" if rc == 0 else " (see _build/background.log; retrying in the stage)"))
         start = time.perf_counter()
-        rc = subprocess.call([make, "--no-print-directory", stage], cwd=ROOT)
-        rows.append((stage, time.perf_counter() - start, "ok" if rc == 0 else f"FAILED ({rc})"))
+        first, *others = stage.split("+")
+        beside = []
+        for other in others:
+            log = open(ROOT / "_build" / f"{other}.log", "w")  # noqa: SIM115 - closed below
+            beside.append((other, log, subprocess.Popen(
+                [make, "--no-print-directory", other], cwd=ROOT, stdout=log,
+                stderr=subprocess.STDOUT), time.perf_counter()))
+        rc = subprocess.call([make, "--no-print-directory", first], cwd=ROOT)
+        if others:
+            rows.append((first, time.perf_counter() - start, "ok" if rc == 0 else
+                         f"FAILED ({rc})"))
+        for other, log, job, began in beside:
+            other_rc = job.wait()
+            log.close()
+            print(f"\n--- make {other} (run beside {first}; _build/{other}.log) ---")
+            print((ROOT / "_build" / f"{other}.log").read_text(), end="", flush=True)
+            rows.append((other, time.perf_counter() - began,
+                         "ok" if other_rc == 0 else f"FAILED ({other_rc})"))
+            rc = rc or other_rc
+        if others:
+            rows.append((stage, time.perf_counter() - start, "ok" if rc == 0 else
+                         f"FAILED ({rc})"))
+        else:
+            rows.append((stage, time.perf_counter() - start,
+                         "ok" if rc == 0 else f"FAILED ({rc})"))
         if rc != 0:
             status = rc
             break
     for job in background.values():  # a stage that never ran: do not leave its build behind
         job.wait()
-    rows += [(s, 0.0, "not run") for s in stages[len(rows):]]
+    ran = {r[0] for r in rows}
+    rows += [(s, 0.0, "not run") for s in stages if s not in ran]
     total = time.perf_counter() - start_all
     print("\nmake test, stage by stage:")
     for stage, seconds, state in rows:

@@ -1,0 +1,233 @@
+"""The graded assignments (tools/assignments.py, diffnotes.grading; issue 17 items 1-2).
+
+The grading runs themselves (otter run: full marks, zero, exact losses) are `make grade-test`,
+a stage of `make test`; these tests cover the parts that need no notebook to run: the setup
+slice, the master notebook's otter format, the form and value tests, the wrong answers and the
+stage runner that runs the grading beside the Colab-like run.
+"""
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import sympy as sp
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import assignments  # noqa: E402
+import export  # noqa: E402
+
+from diffnotes import grading, selfcheck  # noqa: E402
+
+with warnings.catch_warnings():   # ipylab (imported by otter) passes a trait type: third party
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from otter.assign.solutions import replace_solutions
+
+
+def cell(source, solution=None):
+    return export.Cell("code", source, solution=solution)
+
+
+# -- the setup slice ---------------------------------------------------------------------------
+
+def test_the_slice_takes_the_last_definition_and_follows_its_reads():
+    cells = [cell("import math"), cell("a = 1\nb = 2"), cell("c = a + 1"), cell("plot(b)"),
+             cell("a = 5"), cell("d = c * math.pi"), cell("answer = d", solution="ex-x")]
+    chosen = [c.source for c in assignments.setup_cells(cells)]
+    # d <- c <- a (the first a: the later `a = 5` comes after c), math; b's cell is needed
+    # for a; `plot(b)` and `a = 5` define nothing the solution reads
+    assert chosen == ["import math", "a = 1\nb = 2", "c = a + 1", "d = c * math.pi"]
+
+
+def test_names_local_to_functions_and_comprehensions_define_nothing():
+    defined, used = assignments._names("def f(t):\n    return t + s\nq = [w for w in r]")
+    assert defined == {"f", "q"}
+    assert {"s", "r"} <= used and not {"t", "w"} & used
+
+
+def test_a_solution_reading_an_undefined_name_is_an_error():
+    with pytest.raises(assignments.SliceError, match="nowhere_defined"):
+        assignments.setup_cells([cell("import math"),
+                                 cell("answer = nowhere_defined", solution="ex-x")])
+
+
+# -- the master notebook -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chapter1():
+    md = ROOT / "book" / "01_twenty_questions.md"
+    return assignments.master_notebook(md)
+
+
+def test_the_master_has_one_question_per_exercise_and_a_manual_one_per_explain(chapter1):
+    nb, summary = chapter1
+    labels = {lab for lab, ex in selfcheck.exercises().items() if ex.chapter == "twenty_questions"}
+    auto = {q for q, (_, _, _, manual) in summary.items() if not manual}
+    assert auto == {assignments.question_name(lab) for lab in labels}
+    explain = {lab for lab in labels if selfcheck.exercise(lab).kind == "explain"}
+    manual = {q for q, (_, _, _, m) in summary.items() if m}
+    assert manual == {assignments.question_name(lab, written=True) for lab in explain}
+    raw = [c.source for c in nb.cells if c.cell_type == "raw"]
+    assert raw[0].startswith("# ASSIGNMENT CONFIG")
+    begins = [r for r in raw if r.startswith("# BEGIN QUESTION")]
+    assert len(begins) == len(summary) == raw.count("# END QUESTION")
+
+
+def test_points_are_stated_and_the_tests_give_the_form_nothing_and_the_value_all(chapter1):
+    nb, summary = chapter1
+    intro = nb.cells[1].source
+    total = sum(p for _, _, p, manual in summary.values() if not manual)
+    assert f"**{total} points graded automatically**" in intro
+    tests = [c.source for c in nb.cells if c.cell_type == "code" and "TEST CONFIG" in c.source]
+    assert len(tests) == 2 * sum(not m for *_, m in summary.values())
+    for public, hidden in zip(tests[::2], tests[1::2], strict=True):
+        assert "hidden: false" in public and "points: 0" in public and "require_form" in public
+        assert "hidden: true" in hidden and "require_correct" in hidden
+        assert "points: 0" not in hidden
+
+
+def test_the_student_sees_answer_dots_and_no_line_of_the_solution(chapter1):
+    nb, _ = chapter1
+    masters = [c.source for c in nb.cells
+               if c.cell_type == "code" and "# BEGIN SOLUTION NO PROMPT" in c.source]
+    assert masters
+    for src in masters:
+        student = "\n".join(replace_solutions(src.splitlines(), "python"))
+        solution = src.split("# BEGIN SOLUTION NO PROMPT")[1].split("# END SOLUTION")[0]
+        assert "answer = ..." in student and "check(" in student
+        for line in solution.strip().splitlines():
+            if line.strip() and not line.strip().startswith("#"):
+                assert line not in student.splitlines(), line
+
+
+def test_the_variant_cell_is_there_when_exercises_vary(chapter1):
+    nb, _ = chapter1
+    assert any("SEED = 0" in c.source and "set_seed(SEED)" in c.source for c in nb.cells)
+    changed = assignments.with_seed(nb, 7)
+    assert any("SEED = 7" in c.source for c in changed.cells)
+    assert not any("SEED = 7" in c.source for c in nb.cells)
+
+
+# -- the form and value tests ------------------------------------------------------------------
+
+def _label(key_type):
+    return next(lab for lab, ex in selfcheck.exercises().items()
+                if type(ex.key) is key_type and not ex.varies)
+
+
+def test_form_accepts_a_wrong_value_of_the_right_form_and_value_rejects_it():
+    n = _label(selfcheck.Number)
+    grading.require_form(n, 12345.0)
+    with pytest.raises(AssertionError):
+        grading.require_correct(n, 12345.0)
+    t = _label(selfcheck.Tensor)
+    ref = grading._reference(selfcheck.exercise(t).key)
+    grading.require_form(t, torch.as_tensor(ref) * 0 + 7)
+    with pytest.raises(AssertionError, match="shape"):
+        grading.require_form(t, torch.zeros(99))
+    s = _label(selfcheck.Symbolic)
+    names = [sym.name for sym in selfcheck.exercise(s).key.symbols] or ["x"]
+    grading.require_form(s, sp.Symbol(names[0]) + 17)
+    with pytest.raises(AssertionError, match="zzz"):
+        grading.require_form(s, sp.Symbol("zzz"))
+    c = _label(selfcheck.Choice)
+    key = selfcheck.exercise(c).key
+    grading.require_form(c, sorted(set(key.options) - set(key.correct))[0])
+    with pytest.raises(AssertionError, match="not an option"):
+        grading.require_form(c, "q")
+
+
+def test_a_missing_answer_fails_both_tests_with_an_assertion_only():
+    for lab in selfcheck.exercises():
+        for answer in (None, ...):
+            with pytest.raises(AssertionError):
+                grading.require_form(lab, answer)
+            with pytest.raises(AssertionError):
+                grading.require_correct(lab, answer)
+
+
+def test_the_hidden_test_grades_a_variant_against_its_own_key():
+    label = next(lab for lab, ex in selfcheck.exercises().items() if ex.varies)
+    ex = selfcheck.exercise(label)
+    book = grading._reference(ex.key)
+    other = grading._reference(ex.key_for(assignments.OTHER_SEED))
+    assert dict(selfcheck.variant(label, 0)) != dict(selfcheck.variant(label,
+                                                                    assignments.OTHER_SEED))
+    grading.require_correct(label, book, seed=0)
+    grading.require_correct(label, other, seed=assignments.OTHER_SEED)
+    with pytest.raises(AssertionError):
+        grading.require_correct(label, book, seed=assignments.OTHER_SEED)
+
+
+def test_the_hidden_message_is_the_graded_hint():
+    n = _label(selfcheck.Number)
+    ref = float(grading._reference(selfcheck.exercise(n).key))
+    with pytest.raises(AssertionError) as err:
+        grading.require_correct(n, ref * 1.7 + 3)
+    assert "too large" not in str(err.value) and "too small" not in str(err.value)
+    assert f"{ref * 1.7 + 3:.4g}" not in str(err.value)
+
+
+# -- wrong answers -----------------------------------------------------------------------------
+
+def test_the_wrong_answer_plan_covers_every_kind_of_key():
+    summaries = {p.stem: assignments.master_notebook(p)[1] for p in assignments.chapters()[:3]}
+    plan = assignments.wrong_plan(summaries)
+    kinds = {type(selfcheck.exercise(lab).key).__name__ for labs in plan.values() for lab in labs}
+    assert kinds == set(assignments.KEY_KINDS)
+
+
+@pytest.mark.parametrize("key_type", [selfcheck.Number, selfcheck.Tensor, selfcheck.Symbolic,
+                                      selfcheck.Choice])
+def test_each_wrong_line_keeps_the_form_and_breaks_the_value(key_type):
+    label = _label(key_type)
+    key = selfcheck.exercise(label).key
+    env = {"answer": grading._reference(key) if key_type is not selfcheck.Choice
+           else key.correct}
+    if key_type is selfcheck.Symbolic:
+        env["answer"] = sp.sympify(env["answer"])
+    grading.require_correct(label, env["answer"])
+    exec(assignments.wrong_value_line(key), env)
+    grading.require_form(label, env["answer"])
+    with pytest.raises(AssertionError):
+        grading.require_correct(label, env["answer"])
+
+
+def test_wrong_answers_go_right_before_the_self_check(chapter1):
+    nb, summary = chapter1
+    label = next(lab for lab, typ, _, m in summary.values() if typ == "Number" or
+                 typ == "Tensor")
+    changed = assignments.with_wrong_answers(nb, [label])
+    src = next(c.source for c in changed.cells if f'check("{label}", answer)' in c.source
+               and "BEGIN SOLUTION" in c.source)
+    lines = src.splitlines()
+    i = lines.index(f'check("{label}", answer)')
+    assert lines[i - 1].startswith("answer = 2 * answer + 1")
+    with pytest.raises(ValueError, match="ex-nope"):
+        assignments.with_wrong_answers(nb, ["ex-nope"])
+
+
+# -- the stage runner: A+B at the same time ----------------------------------------------------
+
+def test_stages_run_a_plus_b_together_and_fail_if_either_fails(tmp_path):
+    (tmp_path / "Makefile").write_text(
+        "a:\n\t@sleep 1; echo A\nb:\n\t@sleep 1; echo B\nbad:\n\t@echo X; exit 3\n")
+    (tmp_path / "tools").mkdir()
+    stages = (ROOT / "tools" / "stages.py").read_text()
+    (tmp_path / "tools" / "stages.py").write_text(stages)
+    run = subprocess.run([sys.executable, "tools/stages.py", "a+b"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads((tmp_path / "_build" / "test_stages.json").read_text())
+    seconds = {r["stage"]: r["seconds"] for r in report["stages"]}
+    assert seconds["a+b"] < 1.9            # together, not one after the other
+    assert "B" in run.stdout                # b's output is printed after it ends
+    run = subprocess.run([sys.executable, "tools/stages.py", "a+bad"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "FAILED" in run.stdout
