@@ -163,12 +163,18 @@ class _Names(ast.NodeVisitor):
 
 
 def _names(source: str) -> tuple[set[str], set[str]]:
-    """Names a code cell defines at module level, and names it reads that it does not bind
-    itself (IPython magics and shell lines skipped)."""
+    """Names a code cell defines at module level, and names it reads before (or without)
+    defining them: statement by statement, so that ``tally = Tally(...)`` followed by
+    ``tally.report()`` reads no earlier ``tally`` (IPython magics and shell lines skipped)."""
     lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
-    visitor = _Names()
-    visitor.visit(ast.parse("\n".join(lines)))
-    return visitor.defined, visitor.used - (visitor.bound - visitor.defined)
+    defined: set[str] = set()
+    free: set[str] = set()
+    for stmt in ast.parse("\n".join(lines)).body:
+        visitor = _Names()
+        visitor.visit(stmt)
+        free |= visitor.used - defined - (visitor.bound - visitor.defined)
+        defined |= visitor.defined
+    return defined, free
 
 
 class SliceError(ValueError):
