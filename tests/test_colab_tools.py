@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
 
 import colab_pins  # noqa: E402
 import colab_test  # noqa: E402
@@ -141,3 +142,20 @@ def test_rearm_after_send_patches_the_channel_once():
     colab_test.rearm_after_send()
     assert jupyter_client.channels.ZMQSocketChannel.send is first
     assert getattr(first, "_rearms", False)
+
+
+def test_the_book_build_loads_the_cure_before_it_executes_a_chapter():
+    """The book build executes chapters through nbclient too (myst-nb): a widget cell stalled
+    there for the whole 300 s cell timeout and then passed (chapter 4, 316 s instead of ~15 s).
+    The extension that patches the channels is one of the build's local extensions."""
+    import jupyter_client.channels
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["sphinx"]["local_extensions"].get("kernel_rearm") == "book/_ext"
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import kernel_rearm
+
+    assert kernel_rearm.setup(None)["parallel_read_safe"]
+    assert getattr(jupyter_client.channels.ZMQSocketChannel.send, "_rearms", False)
+    assert colab_test.rearm_after_send is kernel_rearm.rearm_after_send

@@ -46,13 +46,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jupyter_client.channels
 import nbclient
 import nbformat
-import zmq
-import zmq.asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "book" / "_ext"))
 
 import colab_pins  # noqa: E402
 
@@ -75,38 +73,9 @@ sys.modules.setdefault("google.colab", types.ModuleType("google.colab"))
 '''
 
 
-def rearm(socket) -> None:
-    """Make an asyncio zmq socket notice a message that arrived during a synchronous send."""
-    if isinstance(socket, zmq.asyncio.Socket):
-        socket.get(zmq.EVENTS)  # public API: re-schedules its event handling when events wait
-
-
-def rearm_after_send() -> None:
-    """Cure the stall of widget cells: re-arm the shell socket after every channel send.
-
-    The cause. While a cell runs, nbclient waits for its ``execute_reply`` with an asyncio poll
-    on the shell socket. When an ipywidgets ``Output`` widget (the one inside ``interactive``)
-    captures a figure, nbclient sends the widget's state back to the kernel on that same socket
-    (``OutputWidget.sync_state`` -> ``shell_channel.send``), and jupyter_client's
-    ``Session.send`` does so through a *synchronous shadow* of the asyncio socket. That send
-    processes the socket's pending commands and so consumes the edge-triggered ``ZMQ_FD``
-    wake-up of a reply that arrived a few milliseconds earlier: the asyncio poller is never
-    woken, and the reply is read only when the poll times out, after which the cell passes as
-    if nothing happened (it "takes" exactly its timeout). Reading ``EVENTS`` through the asyncio
-    socket after each send re-schedules the handling of what is pending, as pyzmq's own asyncio
-    send path does. Idempotent.
-    """
-    channel = jupyter_client.channels.ZMQSocketChannel
-    if getattr(channel.send, "_rearms", False):
-        return
-    send = channel.send
-
-    def send_and_rearm(self, msg):
-        send(self, msg)
-        rearm(self.socket)
-
-    send_and_rearm._rearms = True
-    channel.send = send_and_rearm
+# The cure of the widget-cell stall lives with the book build's extensions (the build needs
+# it too); re-exported here for the Colab-like run and its tests.
+from kernel_rearm import rearm, rearm_after_send  # noqa: E402, F401
 
 
 def cell_key(source: str) -> str:
