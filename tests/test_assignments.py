@@ -231,3 +231,22 @@ def test_stages_run_a_plus_b_together_and_fail_if_either_fails(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert "FAILED" in run.stdout
+
+
+def test_the_answer_cell_keeps_its_lines_in_order_around_the_solution(chapter1):
+    nb, _ = chapter1
+    src = next(c.source for c in nb.cells if 'check("ex-tq-compute", answer)' in c.source
+               and "BEGIN SOLUTION" in c.source)
+    student = replace_solutions(src.splitlines(), "python")
+    code = [ln for ln in student if ln.strip() and not ln.lstrip().startswith("#")]
+    # the variant's numbers first (the student needs them), then the answer, then the check
+    assert code[0].startswith("v = variant(") and code[1] == "answer = ..."
+    assert code[-1] == 'check("ex-tq-compute", answer)'
+
+
+def test_answer_cells_are_not_setup_but_their_reads_are_needed():
+    cells = [cell("# install"), cell("from diffnotes.selfcheck import check, variant"),
+             cell("x = 3"), cell('v = variant("ex-x")\nanswer = None\ncheck("ex-x", answer)'),
+             cell('v = variant("ex-x")\nanswer = 2 * v.n', solution="ex-x")]
+    chosen = [c.source for c in assignments.setup_cells(cells)]
+    assert chosen == ["# install", "from diffnotes.selfcheck import check, variant"]

@@ -177,6 +177,11 @@ def _names(source: str) -> tuple[set[str], set[str]]:
     return defined, free
 
 
+def _is_answer_slot(source: str) -> bool:
+    """Whether a code cell is an exercise's answer cell (``answer = None``, then a check)."""
+    return "answer = None" in source and 'check("ex-' in source
+
+
 class SliceError(ValueError):
     """A solution uses a name that no setup cell of its chapter defines."""
 
@@ -187,7 +192,8 @@ def setup_cells(cells: list[export.Cell]) -> list[export.Cell]:
     that defines it, followed back through the names those cells read in turn. Raises
     :class:`SliceError` when a solution reads a name that no such cell defines."""
     code = [c for c in cells if c.kind == "code"]
-    plain = [c for c in code if c.solution is None]
+    slots = [c for c in code if c.solution is None and _is_answer_slot(c.source)]
+    plain = [c for c in code if c.solution is None and not _is_answer_slot(c.source)]
     known = set(dir(builtins))
     for c in plain:
         known |= _names(c.source)[0]
@@ -198,6 +204,8 @@ def setup_cells(cells: list[export.Cell]) -> list[export.Cell]:
             d, u = _names(c.source)
             old = by_label.get(c.solution, (set(), set()))
             by_label[c.solution] = (old[0] | d, old[1] | u)
+    for i, c in enumerate(slots):   # an answer cell reads names too (variant, check)
+        by_label[f"answer cell {i}"] = _names(c.source)
     for label, (d, u) in by_label.items():
         free = u - d - set(dir(builtins))
         missing = free - known
@@ -240,16 +248,19 @@ def _test_cell(label: str, *, hidden: bool, points: int) -> nbformat.NotebookNod
 
 
 def _answer_master(slot: str, solution_code: list[str]) -> str:
-    """The answer cell of the master: the book's solution in a solution block, the student's
-    ``answer = ...`` as the prompt, then the self-check line of the book's answer cell."""
-    lines = slot.splitlines()
-    comment = [ln for ln in lines if ln.lstrip().startswith("#")]
-    rest = [ln for ln in lines if not ln.lstrip().startswith("#")
-            and not ln.strip().startswith("answer =")]
+    """The answer cell of the master: the book's answer cell with its ``answer = None`` line
+    replaced by the book's solution in a solution block and the student's ``answer = ...`` as
+    the prompt; its other lines (the comment, a variant's numbers, the self-check) stay where
+    they are."""
     body = "\n\n".join(s.strip("\n") for s in solution_code)
-    return "\n".join(comment + ["# BEGIN SOLUTION NO PROMPT", body, "# END SOLUTION",
-                                '""" # BEGIN PROMPT', "answer = ...", '"""; # END PROMPT']
-                     + rest)
+    out = []
+    for line in slot.splitlines():
+        if line.strip().startswith("answer ="):
+            out += ["# BEGIN SOLUTION NO PROMPT", body, "# END SOLUTION",
+                    '""" # BEGIN PROMPT', "answer = ...", '"""; # END PROMPT']
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def exercise_points(ex) -> tuple[int, int]:
