@@ -250,4 +250,7 @@ def test_teaching_page_generated_parts():
     table = notebooks.exercise_table()
     assert "  - minutes\n  - difficulty\n" in table
     assert "  - ?\n" not in table, "an exercise without time or difficulty"
-    assert "otter-grader is\nnot yet built" in text and "Save a copy in Drive" in text
+    assert "Save a copy in Drive" in text
+    # the grading how-to: otter locally and on Gradescope, and what make test proves
+    assert "otter run -a autograder/autograder.zip" in text and "Gradescope" in text
+    assert "`make assignments`" in text and "`make grade-test`" in text
