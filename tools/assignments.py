@@ -65,6 +65,7 @@ CHOICE_POINTS = 2
 INIT_CELL = '''\
 # Otter-Grader runs this assignment's public checks (grader.check); in Colab it is installed
 # here once. Self-checks are in graded mode: a hint names the kind of mistake, never its size.
+import os
 import sys
 
 try:
@@ -76,6 +77,10 @@ except ImportError:
     import otter
 from diffnotes import selfcheck
 
+if "google.colab" in sys.modules and not os.path.isdir("tests"):
+    raise FileNotFoundError("upload the assignment's tests/ folder next to this notebook (the "
+                            "Files pane, on the left) and run this cell again: grader.check "
+                            "reads the public tests from it")
 selfcheck.set_mode("graded")
 grader = otter.Notebook("{name}.ipynb")'''
 
