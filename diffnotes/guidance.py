@@ -25,8 +25,12 @@ Exact references the chapter checks the sampled moments against:
 * :func:`guided_curie_weiss_roots`: the fixed points of the guided score of two symmetric
   classes, the Curie–Weiss equation of chapter 4 with a time-dependent field.
 
-Diversity and fidelity of guided samples: :func:`variance_ratio`, :func:`sliced_wasserstein`,
-:func:`class_posterior`, :func:`class_entropy`. Work in float64; device and dtype follow ``x``.
+Many classes: :func:`random_classes` draws ``K`` Gaussian classes with random means, whose
+mixture tends to a Gaussian as ``K`` grows (the setting of :func:`gaussian_guided_moments`).
+
+Diversity and fidelity of guided samples: :func:`variance_ratio`, :func:`mean_shift`,
+:func:`sliced_wasserstein`, :func:`class_posterior`, :func:`class_entropy`. Work in float64;
+device and dtype follow ``x``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from .processes import ForwardProcess
 
 __all__ = ["GuidedScore", "Schedule", "class_entropy", "class_mixture", "class_posterior",
            "constant", "gaussian_guided_moments", "guided_curie_weiss_roots", "interval",
-           "negative_window", "sliced_wasserstein", "variance_ratio"]
+           "mean_shift", "negative_window", "random_classes", "sliced_wasserstein",
+           "variance_ratio"]
 
 
 # -- labels and class-conditional mixtures --------------------------------------------------
@@ -116,6 +121,49 @@ def class_entropy(mixture: GaussianMixture, labels, x, t, process: ForwardProces
     logp = torch.log(p.clamp_min(1e-300))
     return -(p * logp).sum(1)
 
+
+
+def random_classes(n_classes: int, d: int, spread: float, variance: float,
+                   generator: torch.Generator | None = None
+                   ) -> tuple[GaussianMixture, torch.Tensor]:
+    r"""``K`` equally weighted Gaussian classes with random means, one component per class.
+
+    .. math::
+        p_0(x) = \frac1K\sum_{k=1}^K \mathcal N(x;\, \mu_k,\, v I), \qquad
+        \mu_k \overset{\text{i.i.d.}}{\sim} \mathcal N(0,\, r^2 I),
+
+    with ``spread`` :math:`r` and ``variance`` :math:`v`; class :math:`k` is component
+    :math:`k`. The norms :math:`\lVert\mu_k\rVert` concentrate at :math:`r\sqrt d`, so the means
+    lie near a sphere, and as :math:`K \to \infty` the mixture tends to the Gaussian
+    :math:`\mathcal N(0, (v + r^2) I)`: the class model of :func:`gaussian_guided_moments`.
+    Chapter 10 ("Many classes") guides towards one class for growing ``K``.
+
+    Parameters
+    ----------
+    n_classes : ``K >= 1``.
+    d : the dimension, ``>= 1``.
+    spread : :math:`r \ge 0`, the standard deviation of each coordinate of a mean.
+    variance : :math:`v > 0`, the per-coordinate variance of every class.
+    generator : draws the means ``(K, d)`` in float64 (CPU); the first ``d`` numbers are
+        :math:`\mu_0`, so one seed gives the same class 0 for every ``K``.
+
+    Returns
+    -------
+    (mixture with means ``(K, d)`` and variances ``(K,)``, labels ``0, ..., K - 1``).
+    """
+    check_positive_int("n_classes", n_classes)
+    check_positive_int("d", d)
+    for name, val in (("spread", spread), ("variance", variance)):
+        if isinstance(val, bool) or not isinstance(val, float | int) or not math.isfinite(val):
+            raise ValueError(f"{name} must be a finite number; got {val!r}")
+    if spread < 0:
+        raise ValueError(f"spread must be non-negative; got {spread!r}")
+    if not variance > 0:
+        raise ValueError(f"variance must be positive; got {variance!r}")
+    means = float(spread) * torch.randn(n_classes, d, generator=generator, dtype=torch.float64)
+    mixture = GaussianMixture(means, None, torch.full((n_classes,), float(variance),
+                                                      dtype=torch.float64))
+    return mixture, torch.arange(n_classes)
 
 # -- schedules --------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -426,6 +474,28 @@ def variance_ratio(samples, reference_cov) -> MCEstimate:
     est = mc_estimate(q)
     tr = float(torch.diagonal(ref).sum())
     return MCEstimate(est.value / tr, est.stderr / tr, n)
+
+
+def mean_shift(samples, mean, direction) -> MCEstimate:
+    r"""Mean displacement of ``samples`` from ``mean`` along ``direction``, with its error.
+
+    :math:`\hat\delta = \frac1n\sum_i u^\top (x_i - m)` with the unit vector :math:`u =
+    e/\lVert e\rVert`; the standard error is that of the mean of the projections.
+    ``samples`` ``(n, d)``; ``mean`` and ``direction`` ``(d,)``, the direction non-zero.
+    """
+    x = as_points("samples", samples).to(torch.float64)
+    d = x.shape[1]
+    m = torch.as_tensor(mean, dtype=torch.float64).to(x.device)
+    e = torch.as_tensor(direction, dtype=torch.float64).to(x.device)
+    for name, val in (("mean", m), ("direction", e)):
+        if val.shape != (d,):
+            raise ValueError(f"{name} must have shape ({d},); got {tuple(val.shape)}")
+        if not bool(torch.isfinite(val).all()):
+            raise ValueError(f"{name} must be finite")
+    norm = float(e.norm())
+    if norm == 0.0:
+        raise ValueError("direction must be non-zero")
+    return mc_estimate((x - m) @ (e / norm))
 
 
 def sliced_wasserstein(x, y, n_directions: int = 64,

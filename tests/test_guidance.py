@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from diffnotes.checks import mc_estimate
 from diffnotes.guidance import (
     GuidedScore,
     class_entropy,
@@ -15,7 +16,9 @@ from diffnotes.guidance import (
     gaussian_guided_moments,
     guided_curie_weiss_roots,
     interval,
+    mean_shift,
     negative_window,
+    random_classes,
     sliced_wasserstein,
     variance_ratio,
 )
@@ -197,3 +200,54 @@ def test_variance_ratio_and_sliced_wasserstein():
         variance_ratio(x, torch.eye(2, dtype=F64))
     with pytest.raises(ValueError):
         sliced_wasserstein(x, y[:10])
+
+
+def test_random_classes_covariance_and_seed():
+    mix, lab = random_classes(7, 3, 1.5, 0.25, torch.Generator().manual_seed(3))
+    assert mix.means.shape == (7, 3) and torch.equal(lab, torch.arange(7))
+    torch.testing.assert_close(mix.weights, torch.full((7,), 1 / 7, dtype=F64))
+    # the law of total covariance, written out by hand: v I + (1/K) sum (mu_k - mu)(mu_k - mu)^T
+    centred = mix.means - mix.means.mean(0)
+    by_hand = 0.25 * torch.eye(3, dtype=F64) + centred.T @ centred / 7
+    torch.testing.assert_close(mix.covariance(), by_hand, rtol=1e-12, atol=1e-12)
+    # one seed gives the same class 0 for every K
+    big, _ = random_classes(50, 3, 1.5, 0.25, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(big.means[0], mix.means[0], rtol=0, atol=0)
+
+
+def test_random_classes_means_have_the_stated_spread():
+    mix, _ = random_classes(20000, 2, 1.5, 1.0, torch.Generator().manual_seed(4))
+    est = mc_estimate((mix.means**2).reshape(-1))            # E mu^2 = r^2 per coordinate
+    assert abs(est.value - 1.5**2) < 5 * est.stderr
+
+
+def test_guidance_between_identical_classes_is_conditional_sampling():
+    # spread 0: every class has the same law, p_t(c | x) = 1/K, so s_w = s(x | c) for every w
+    mix, lab = random_classes(5, 3, 0.0, 0.5, torch.Generator().manual_seed(5))
+    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
+    cond = class_mixture(mix, lab, 2)
+    for w in (0.5, 4.0):
+        torch.testing.assert_close(GuidedScore.from_labels(mix, lab, 2, w, EDM())(x, 0.7),
+                                   cond.score(x, 0.7, EDM()), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [dict(n_classes=0), dict(d=1.5), dict(spread=-1.0),
+                                 dict(variance=0.0), dict(spread=math.inf)])
+def test_random_classes_bad_input(bad):
+    args = dict(n_classes=3, d=2, spread=1.0, variance=1.0) | bad
+    with pytest.raises(ValueError):
+        random_classes(**args)
+
+
+def test_mean_shift_against_known_shift():
+    g = torch.Generator().manual_seed(7)
+    m = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    e = torch.tensor([3.0, 4.0, 0.0], dtype=F64)                 # unit vector (0.6, 0.8, 0)
+    x = m + 0.3 * e / 5 + torch.randn(40000, 3, generator=g, dtype=F64)
+    est = mean_shift(x, m, e)
+    assert abs(est.value - 0.3) < 5 * est.stderr
+    assert abs(est.stderr * math.sqrt(40000) - 1.0) < 0.02      # the projection has variance 1
+    with pytest.raises(ValueError, match="non-zero"):
+        mean_shift(x, m, torch.zeros(3, dtype=F64))
+    with pytest.raises(ValueError, match="shape"):
+        mean_shift(x, m[:2], e)
