@@ -41,8 +41,10 @@ book: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Two workers (pytest-xdist), one thread each: the tests are small and mostly single-threaded,
+# so the two cores halve the time; more threads per worker would oversubscribe them.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
 
 # Forced execution: the execution cache is dropped so every chapter runs from scratch.
 execute: $(STAMP)

@@ -216,7 +216,9 @@ def test_wrong_answers_go_right_before_the_self_check(chapter1):
 
 def test_stages_run_a_plus_b_together_and_fail_if_either_fails(tmp_path):
     (tmp_path / "Makefile").write_text(
-        "a:\n\t@sleep 1; echo A\nb:\n\t@sleep 1; echo B\nbad:\n\t@echo X; exit 3\n")
+        "a:\n\t@sleep 2; echo A\n"
+        "b:\n\t@sleep 2; echo $$OMP_NUM_THREADS B\n"
+        "bad:\n\t@echo X; exit 3\n")
     (tmp_path / "tools").mkdir()
     stages = (ROOT / "tools" / "stages.py").read_text()
     (tmp_path / "tools" / "stages.py").write_text(stages)
@@ -225,8 +227,9 @@ def test_stages_run_a_plus_b_together_and_fail_if_either_fails(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((tmp_path / "_build" / "test_stages.json").read_text())
     seconds = {r["stage"]: r["seconds"] for r in report["stages"]}
-    assert seconds["a+b"] < 1.9            # together, not one after the other
-    assert "B" in run.stdout                # b's output is printed after it ends
+    assert seconds["a+b"] < 3.5            # together (one after the other: 4 s or more)
+    assert "1 B" in run.stdout              # b ran with one thread; its output printed
+    assert 1.9 < seconds["b"] < 3.5
     run = subprocess.run([sys.executable, "tools/stages.py", "a+bad"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0

@@ -6,8 +6,8 @@ status, and the total; it is also written to ``_build/test_stages.json``.
 
 A stage written ``A+B`` runs the targets ``A`` and ``B`` at the same time (``A``'s output
 streams, ``B``'s is kept in ``_build/B.log`` and printed when it ends) and fails if either
-does: ``make test`` grades the assignments (one process) while the Colab-like run (mostly one
-core) goes on, on the CI machine's two cores.
+does: ``make test`` grades the assignments while the Colab-like run goes on, each with one
+thread (``OMP_NUM_THREADS=1``) on the CI machine's two cores.
 
 ``--background TARGET:STAGE`` starts ``make TARGET`` at once, beside the stages (its output in
 ``_build/background.log``), and waits for it before ``STAGE`` runs: ``make test`` builds the
@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,30 +62,32 @@ def main(argv: list[str] | None = None) -> int:
                   + ("" if rc == 0 else " (see _build/background.log; retrying in the stage)"))
         start = time.perf_counter()
         first, *others = stage.split("+")
+        # parts run at once share the two cores: one thread each, or torch's OpenMP threads
+        # oversubscribe them and a cell can take ten times its time
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1") if others else None
         beside = []
         for other in others:
             log = open(ROOT / "_build" / f"{other}.log", "w")  # noqa: SIM115 - closed below
-            beside.append((other, log, subprocess.Popen(
-                [make, "--no-print-directory", other], cwd=ROOT, stdout=log,
-                stderr=subprocess.STDOUT), time.perf_counter()))
-        rc = subprocess.call([make, "--no-print-directory", first], cwd=ROOT)
+            job = subprocess.Popen([make, "--no-print-directory", other], cwd=ROOT, stdout=log,
+                                   stderr=subprocess.STDOUT, env=env)
+            ended: dict = {}
+            waiter = threading.Thread(target=lambda j=job, e=ended: e.update(
+                rc=j.wait(), at=time.perf_counter()), daemon=True)
+            waiter.start()
+            beside.append((other, log, waiter, ended))
+        rc = subprocess.call([make, "--no-print-directory", first], cwd=ROOT, env=env)
         if others:
             rows.append((first, time.perf_counter() - start, "ok" if rc == 0 else
                          f"FAILED ({rc})"))
-        for other, log, job, began in beside:
-            other_rc = job.wait()
+        for other, log, waiter, ended in beside:
+            waiter.join()
             log.close()
             print(f"\n--- make {other} (run beside {first}; _build/{other}.log) ---")
             print((ROOT / "_build" / f"{other}.log").read_text(), end="", flush=True)
-            rows.append((other, time.perf_counter() - began,
-                         "ok" if other_rc == 0 else f"FAILED ({other_rc})"))
-            rc = rc or other_rc
-        if others:
-            rows.append((stage, time.perf_counter() - start, "ok" if rc == 0 else
-                         f"FAILED ({rc})"))
-        else:
-            rows.append((stage, time.perf_counter() - start,
-                         "ok" if rc == 0 else f"FAILED ({rc})"))
+            rows.append((other, ended["at"] - start,
+                         "ok" if ended["rc"] == 0 else f"FAILED ({ended['rc']})"))
+            rc = rc or ended["rc"]
+        rows.append((stage, time.perf_counter() - start, "ok" if rc == 0 else f"FAILED ({rc})"))
         if rc != 0:
             status = rc
             break
