@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import nbformat
 import pytest
 import sympy as sp
 import torch
@@ -253,3 +254,25 @@ def test_answer_cells_are_not_setup_but_their_reads_are_needed():
              cell('v = variant("ex-x")\nanswer = 2 * v.n', solution="ex-x")]
     chosen = [c.source for c in assignments.setup_cells(cells)]
     assert chosen == ["# install", "from diffnotes.selfcheck import check, variant"]
+
+
+def test_a_solution_line_or_rubric_in_the_student_notebook_is_found(tmp_path):
+    label = next(lab for lab, ex in selfcheck.exercises().items() if ex.rubric)
+    ex = selfcheck.exercise(label)
+    master = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "# BEGIN SOLUTION NO PROMPT\nsecret = 41 + 1\n# END SOLUTION\nanswer = ...")])
+    clean = nbformat.v4.new_code_cell("answer = ...", metadata={"tags": ["otter_answer_cell"]})
+    leaky = nbformat.v4.new_code_cell("secret = 41 + 1\nanswer = ...",
+                                      metadata={"tags": ["otter_answer_cell"]})
+    summary = {"q": (label, "Choice", 2, False)}
+    (tmp_path / "master").mkdir()
+    (tmp_path / "student").mkdir()
+    nbformat.write(master, tmp_path / "master" / "x.ipynb")
+    student = tmp_path / "student" / "x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[clean]), student)
+    assert assignments.student_leaks(student, summary) == []
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        leaky, nbformat.v4.new_markdown_cell(ex.rubric[0].full_credit)]), student)
+    found = assignments.student_leaks(student, summary)
+    assert "solution line 'secret = 41 + 1'" in found
+    assert f"the rubric of {label}" in found

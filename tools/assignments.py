@@ -401,6 +401,31 @@ def chapters(names: list[str] | None = None) -> list[Path]:
     return pages
 
 
+def student_leaks(path: Path, summary: dict) -> list[str]:
+    """What of the solutions the student notebook at ``path`` would show: solution markers,
+    a rubric, a line of a solution's code in an answer cell (comments, blank lines and the
+    lines the answer cell has anyway aside)."""
+    from diffnotes.selfcheck import exercise
+
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    lines = {ln.strip() for c in nb.cells if c.cell_type == "code"
+             and "otter_answer_cell" in c.metadata.get("tags", []) for ln in c.source.splitlines()}
+    found = [m for m in ("BEGIN SOLUTION", "END SOLUTION", "Rubric for") if m in text]
+    for label in {lab for lab, *_ in summary.values()}:
+        found += [f"the rubric of {label}" for c in exercise(label).rubric
+                  if c.full_credit in text]
+    master = nbformat.read(path.parent.parent / "master" / path.name, as_version=4)
+    for c in master.cells:
+        if c.cell_type == "code" and "# BEGIN SOLUTION NO PROMPT" in c.source:
+            solution = c.source.split("# BEGIN SOLUTION NO PROMPT")[1].split("# END SOLUTION")[0]
+            found += [f"solution line {ln.strip()!r}" for ln in solution.splitlines()
+                      if ln.strip() and not ln.strip().startswith("#")
+                      and ln.strip() in lines and not ln.strip().startswith(("v = variant(",
+                                                                              "answer ="))]
+    return found
+
+
 def build(out: Path = OUT, names: list[str] | None = None) -> dict[str, dict]:
     """Write every chapter's master and run ``otter assign``; return the summaries."""
     summaries = {}
@@ -420,6 +445,9 @@ def build(out: Path = OUT, names: list[str] | None = None) -> dict[str, dict]:
         if run.returncode != 0 or len(zips) != 1:
             raise RuntimeError(f"otter assign failed for {md.stem}:\n{run.stdout}\n{run.stderr}")
         zips[0].rename(base / "autograder" / "autograder.zip")   # a name without a timestamp
+        leaks = student_leaks(base / "student" / f"{md.stem}.ipynb", summary)
+        if leaks:
+            raise RuntimeError(f"{md.stem}: the student notebook shows {leaks}")
         summaries[md.stem] = summary
         print(f"assignment {md.stem}: {len(summary)} questions -> "
               f"{base.relative_to(ROOT) if base.is_relative_to(ROOT) else base}")
