@@ -276,3 +276,25 @@ def test_a_solution_line_or_rubric_in_the_student_notebook_is_found(tmp_path):
     found = assignments.student_leaks(student, summary)
     assert "solution line 'secret = 41 + 1'" in found
     assert f"the rubric of {label}" in found
+
+
+def test_the_colab_install_of_otter_adds_only_what_colab_lacks():
+    """In Colab otter-grader goes in with --no-deps, so nothing Colab ships changes: the pins
+    are the CI lock's, the packages are absent from Colab's freeze, and every other runtime
+    requirement of otter is in that freeze."""
+    from importlib.metadata import requires
+
+    def pins(path):
+        return {ln.split("==")[0].lower().replace("_", "-"): ln.split("==")[1].strip()
+                for ln in path.read_text().splitlines() if "==" in ln and ln[0] != "#"}
+
+    lock, colab = pins(ROOT / "requirements-lock.txt"), pins(ROOT / "colab" / "pip-freeze.txt")
+    added = dict(p.split("==") for p in assignments.OTTER_COLAB)
+    for name, version in added.items():
+        assert lock[name] == version and name not in colab, name
+    needed = {r.split(" ")[0].split(";")[0].split("[")[0].lower().replace("_", "-")
+              for r in requires("otter-grader") if "extra ==" not in r}
+    assert needed - set(added) - set(colab) == set()
+    source = assignments.INIT_CELL.format(name="x", packages=", ".join(
+        f'"{p}"' for p in assignments.OTTER_COLAB))
+    assert '"--no-deps"' in source and "otter-grader==7.0.0" in source

@@ -62,18 +62,30 @@ BIN = Path(sys.executable).parent
 POINTS = {"routine": 2, "standard": 3, "challenging": 4, None: 3}
 CHOICE_POINTS = 2
 
+# In Colab, otter-grader and the four packages it needs that Colab lacks, without their
+# dependencies: a plain install would upgrade Colab's ipywidgets 7.7.1 to 8 and downgrade its
+# wrapt. Checked: with Colab's versions (requirements-colab.txt and colab/pip-freeze.txt),
+# `import otter` and grader.check work.
+OTTER_COLAB = ("otter-grader==7.0.0", "fica==0.4.1", "ipylab==1.1.0", "python-frontmatter==1.3.0",
+               "python-on-whales==0.81.0")
+
 INIT_CELL = '''\
-# Otter-Grader runs this assignment's public checks (grader.check); in Colab it is installed
-# here once. Self-checks are in graded mode: a hint names the kind of mistake, never its size.
+# Otter-Grader runs this assignment's public checks (grader.check). In Colab it is installed
+# here once, without touching Colab's own packages. Self-checks are in graded mode: a hint names
+# the kind of mistake, never its size.
 import os
 import sys
 
 try:
     import otter
 except ImportError:
+    if "google.colab" not in sys.modules:
+        raise ImportError("this assignment needs otter-grader: pip install otter-grader") from None
     import subprocess
 
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "otter-grader"], check=True)
+    packages = [{packages}]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *packages],
+                   check=True)
     import otter
 from diffnotes import selfcheck
 
@@ -339,7 +351,8 @@ def master_notebook(md: Path) -> tuple[nbformat.NotebookNode, dict]:
         table="\n".join(rows))))
     setup = setup_cells(cells)
     out.append(nbformat.v4.new_code_cell(setup[0].source))
-    out.append(nbformat.v4.new_code_cell(INIT_CELL.format(name=name)))
+    out.append(nbformat.v4.new_code_cell(INIT_CELL.format(
+        name=name, packages="".join(f'\n        "{p}",' for p in OTTER_COLAB) + "\n    ")))
     from diffnotes import selfcheck
 
     if hasattr(selfcheck, "set_seed"):
