@@ -36,8 +36,8 @@ def _key(label: str, seed: int | None = None):
 
 
 def _reference(key) -> Any:
-    ref = key.reference
-    return ref() if callable(ref) and not isinstance(ref, (sp.Basic, type)) else ref
+    """The key's reference value, evaluated once by the key itself (``Key._ref``)."""
+    return key._ref()
 
 
 def answer_form(label: str, answer: Any) -> str | None:

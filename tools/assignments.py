@@ -310,7 +310,7 @@ def master_notebook(md: Path) -> tuple[nbformat.NotebookNode, dict]:
             (solution_code if c.kind == "code" else solution_text)[c.solution].append(c.source)
         elif c.kind == "code":
             for lab in labels:
-                if f'check("{lab}", answer)' in c.source and "answer = None" in c.source:
+                if _is_answer_slot(c.source) and f'check("{lab}", answer)' in c.source:
                     slots[lab] = c.source
     missing = [lab for lab in labels if lab not in slots or not solution_code[lab]]
     if missing:
