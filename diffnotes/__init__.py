@@ -119,6 +119,7 @@ from .lyapunov import (
 )
 from .mixtures import GaussianMixture
 from .plotting import PALETTE, error_band, figure, use_book_style
+from .prose import glue
 from .processes import EDM, VE, VP, ForwardProcess
 from .samplers import probability_flow, reverse_sde, time_grid
 from .schedules import (
@@ -175,6 +176,7 @@ from .twenty_questions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "glue",
     "box_points",
     "conditional_entropy_bits",
     "sign_question_entropy",

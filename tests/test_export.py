@@ -137,6 +137,15 @@ def test_a_chapter_reads_like_the_site(book):
     assert "(ch-one)=" not in text and "{" + "eq}" not in text
 
 
+def test_a_glued_number_is_named_by_its_key(book):
+    page = book.root / "book" / "01_one.md"
+    page.write_text(CHAPTER + "\nThe drop is {glue:text}`one-drop:.2f` nats of "
+                    "{glue:text}`one-total`.\n")
+    text = markdown(export.export_cells(book, "book/01_one")[0])
+    assert "The drop is `one-drop` nats of `one-total`." in text
+    assert "glue" not in text
+
+
 def test_macros_expand_as_control_words():
     macros = {"E": r"\mathbb{E}", "tr": r"\operatorname{tr}"}
     assert export.expand_macros(r"\E[x] + \Ex + \tr A + \trace", macros) == \

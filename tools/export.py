@@ -654,6 +654,11 @@ class _Page:
             return "(" + "; ".join(e.cite for e in entries) + ")"
         if name in ("code", "samp", "kbd", "file", "command", "program", "abbr"):
             return f"`{content}`"
+        if name == "glue:text":
+            # A number the page computes (diffnotes.glue): the notebook has no outputs yet, so
+            # the text names the key, and the cell that computes it prints "key = value".
+            key = content.split("::")[-1]
+            return f"`{key.rsplit(':', 1)[0] if ':' in key else key}`"
         if name not in ("eq", "prf:ref", "ref", "numref", "doc", "download"):
             raise ExportError(f"{self.doc}: the export does not know the role {{{name}}}")
         if self.collect:
