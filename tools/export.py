@@ -654,6 +654,8 @@ class _Page:
             return "(" + "; ".join(e.cite for e in entries) + ")"
         if name in ("code", "samp", "kbd", "file", "command", "program", "abbr"):
             return f"`{content}`"
+        if name == "quoted":  # a number quoted from a cited paper (book/_ext/quoted.py)
+            return content
         if name == "glue:text":
             # A number the page computes (diffnotes.glue): the notebook has no outputs yet, so
             # the text names the key, and the cell that computes it prints "key = value".
