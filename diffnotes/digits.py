@@ -26,8 +26,10 @@ exact empirical score that record what the posterior knows along the way
 (:func:`nearest_neighbour_ratio`), the decision tree of the class means (:func:`class_tree`), a
 noise-conditional classifier and its seeded training loop (:class:`NoisyClassifier`,
 :func:`train_classifier`), and :func:`crossing_time`, the time at which a measured curve crosses
-a level, with its error bar. The denoiser of the chapter is chapter 3's
-:func:`~diffnotes.information.train_denoiser`.
+a level, with its error bar. The chapter's denoiser is :class:`DigitDenoiser`, a preconditioned
+MLP trained by :func:`train_digit_denoiser`; its controls are the same network untrained and the
+linear (Wiener) denoiser of a Gaussian with the data's covariance (:func:`wiener_score`), and
+:func:`split_digits` holds images out to measure generalisation on.
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ __all__ = [
     "load_digits",
     "nearest_neighbour_ratio",
     "posterior_statistics",
+    "split_digits",
     "train_classifier",
     "train_digit_denoiser",
+    "wiener_score",
 ]
 
 
@@ -115,6 +119,54 @@ def load_digits() -> Digits:
     centred = x - mean
     scale = float(centred.pow(2).mean().sqrt())
     return Digits(centred / scale, torch.as_tensor(labels, dtype=torch.long), mean, scale)
+
+
+def split_digits(digits: Digits, n_test: int, generator: torch.Generator | None = None
+                 ) -> tuple[Digits, Digits]:
+    r"""Hold ``n_test`` images out: a random split of ``digits`` into ``(train, test)``.
+
+    The rows are drawn by a permutation from ``generator`` (CPU); both parts keep the
+    normalisation (``mean``, ``scale``) of the whole set, so their images are directly
+    comparable (the two shared numbers and the mean image are all the test set lends the
+    training). ``train`` holds ``P - n_test`` rows, ``test`` ``n_test``, disjoint.
+    """
+    P = digits.images.shape[0]
+    check_positive_int("n_test", n_test)
+    if n_test >= P - 1:
+        raise ValueError(f"n_test must leave at least two training images; got {n_test} of {P}")
+    perm = torch.randperm(P, generator=generator)
+    test, train = perm[:n_test].sort().values, perm[n_test:].sort().values
+    return (digits._replace(images=digits.images[train], labels=digits.labels[train]),
+            digits._replace(images=digits.images[test], labels=digits.labels[test]))
+
+
+def wiener_score(x, t: float, process: ForwardProcess, cov, mean=None) -> torch.Tensor:
+    r"""The score of the Gaussian :math:`\mathcal N(m, \Sigma)` noised to time ``t``: the linear
+    (Wiener) control of a trained denoiser,
+
+    .. math:: s(x) = -(\alpha_t^2\Sigma + \sigma_t^2 I)^{-1}(x - \alpha_t m),
+
+    whose posterior mean :math:`m + \alpha_t\Sigma(\alpha_t^2\Sigma + \sigma_t^2 I)^{-1}
+    (x - \alpha_t m)` is the best denoiser that is linear in :math:`x` for any data with that
+    mean and covariance. ``x`` ``(n, d)``, ``cov`` ``(d, d)`` symmetric positive semi-definite,
+    ``mean`` ``(d,)`` (default 0), one scalar time; returns ``(n, d)`` in ``x``'s dtype.
+    """
+    check_process(process)
+    x = as_points("x", x)
+    d = x.shape[1]
+    cov = torch.as_tensor(cov).to(x)
+    if cov.shape != (d, d):
+        raise ValueError(f"cov must have shape ({d}, {d}); got {tuple(cov.shape)}")
+    m = torch.zeros(d, dtype=x.dtype, device=x.device) if mean is None else \
+        torch.as_tensor(mean).to(x).reshape(-1)
+    if m.shape != (d,):
+        raise ValueError(f"mean must have shape ({d},); got {tuple(m.shape)}")
+    tt = as_time("t", t)
+    if tt.ndim != 0:
+        raise ValueError("t must be a scalar")
+    a, s = float(process.alpha(tt)), float(process.sigma(tt))
+    K = a**2 * cov + s**2 * torch.eye(d, dtype=x.dtype, device=x.device)
+    return -torch.linalg.solve(K, (x - a * m).T).T
 
 
 # -- the exact posterior of the empirical distribution ------------------------------------------
@@ -381,16 +433,16 @@ def _forward(layers: nn.ModuleList, h: torch.Tensor) -> torch.Tensor:
 
 class DigitDenoiser(nn.Module):
     r"""A small MLP denoiser with the preconditioning of Karras et al. (2022), written for any
-    Gaussian kernel: with the noise-to-signal ratio :math:`r = \sigma_t/lpha_t` and the data
+    Gaussian kernel: with the noise-to-signal ratio :math:`r = \sigma_t/\alpha_t` and the data
     variance per coordinate :math:`v`,
 
-    .. math:: \hat x_0(x, t) = rac{v}{r^2 + v}\,rac{x}{lpha_t}
-        + rac{r\sqrt v}{\sqrt{r^2 + v}}\,F_	heta\Big(rac{x}{\sqrt{lpha_t^2 v
+    .. math:: \hat x_0(x, t) = \frac{v}{r^2 + v}\,\frac{x}{\alpha_t}
+        + \frac{r\sqrt v}{\sqrt{r^2 + v}}\,F_\theta\Big(\frac{x}{\sqrt{\alpha_t^2 v
         + \sigma_t^2}}, \log r\Big),
 
-    so the network :math:`F_	heta` only learns a correction of unit scale at every noise
+    so the network :math:`F_\theta` only learns a correction of unit scale at every noise
     level (a plain noise predictor must learn the identity map at large noise). The model score
-    is Tweedie's :math:`s_	heta = (lpha_t\hat x_0 - x)/\sigma_t^2` (chapter 2).
+    is Tweedie's :math:`s_\theta = (\alpha_t\hat x_0 - x)/\sigma_t^2` (chapter 2).
     """
 
     def __init__(self, d: int, process: ForwardProcess, *, hidden: int = 128, n_freq: int = 8,
@@ -416,7 +468,7 @@ class DigitDenoiser(nn.Module):
         return c_skip * x / a[:, None] + c_out * _forward(self.layers, h)
 
     def score(self, x: torch.Tensor, t) -> torch.Tensor:
-        r"""Model score :math:`(lpha_t\hat x_0 - x)/\sigma_t^2`, computed in the parameters'
+        r"""Model score :math:`(\alpha_t\hat x_0 - x)/\sigma_t^2`, computed in the parameters'
         dtype without gradients and returned in ``x``'s."""
         p = self.layers[0].weight
         xp = x.to(p)
@@ -464,10 +516,8 @@ def train_digit_denoiser(digits: Digits, process: ForwardProcess, *, t_min: floa
     r"""Train a :class:`DigitDenoiser` on the digits by denoising score matching.
 
     Each step draws ``batch`` images, times log-uniform on ``[t_min, t_max]`` and
-    :math:`x_t = lpha_t y + \sigma_tarepsilon`, and minimises the preconditioned loss
-    :math:`E\lVert\hat x_0 - y
-Vert^2/c_{
-m out}^2` (Karras et al.'s weighting) with Adam and
+    :math:`x_t = \alpha_t y + \sigma_t\varepsilon`, and minimises the preconditioned loss
+    :math:`E\lVert\hat x_0 - y\rVert^2/c_{\rm out}^2` (Karras et al.'s weighting) with Adam and
     a cosine learning-rate decay. Every weighting has the same minimiser, the exact posterior
     mean of the empirical distribution, that is, its exact score. Seeded by ``generator``
     (whose device is the training's); ``num_threads`` as in

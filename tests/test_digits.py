@@ -18,8 +18,10 @@ from diffnotes.digits import (
     load_digits,
     nearest_neighbour_ratio,
     posterior_statistics,
+    split_digits,
     train_classifier,
     train_digit_denoiser,
+    wiener_score,
 )
 from diffnotes.processes import VP
 from diffnotes.samplers import time_grid
@@ -199,14 +201,78 @@ def test_training_learns(digits):
     assert float(losses[-20:].mean()) < 0.5 * float(losses[:20].mean())
 
 
-def test_denoiser_score_is_tweedie():
-    vp = VP()
-    model = DigitDenoiser(64, vp, hidden=8, generator=generator(0, "cpu"), dtype=F64)
-    x, t = torch.randn(5, 64, dtype=F64), 0.7
-    a, s = math.exp(-t), math.sqrt(1 - math.exp(-2 * t))
+def test_preconditioning_limits_and_the_wiener_denoiser():
+    # with the last layer zeroed, the preconditioned denoiser is c_skip x / alpha: the posterior
+    # mean of N(0, v I), i.e. the Wiener denoiser of an isotropic Gaussian, at every t
+    vp, v = VP(), 1.7
+    model = DigitDenoiser(64, vp, hidden=8, data_var=v, generator=generator(0, "cpu"), dtype=F64)
+    x = torch.randn(5, 64, generator=generator(1, "cpu"), dtype=F64)
     with torch.no_grad():
-        x0 = model(x, t)
-    assert torch.allclose(model.score(x, t), (a * x0 - x) / s**2)
+        model.layers[-1].weight.zero_()
+    for t in (1e-3, 0.3, 2.0):
+        assert torch.allclose(model.score(x, t), wiener_score(x, t, vp, v * torch.eye(64)),
+                              atol=1e-10)
+    # small noise: c_out -> 0 and c_skip -> 1, so any network returns x / alpha;
+    # large noise: c_skip -> 0, so the skip path x / alpha (here e^30 |x|, about 1e13) is gone
+    # and the output is sqrt(v) F of an input of unit scale
+    fresh = DigitDenoiser(64, vp, hidden=8, data_var=v, generator=generator(2, "cpu"), dtype=F64)
+    with torch.no_grad():
+        t = 1e-7
+        assert torch.allclose(fresh(x, t), x / math.exp(-t), atol=1e-5)
+        far = fresh(x, 30.0)
+    assert float(far.abs().max()) < 50 * math.sqrt(v)
+
+
+def test_training_lowers_the_held_out_loss(digits):
+    # the denoiser learns: after training, its denoising loss on images it never saw is below
+    # that of the same network untrained, on the same noisy states (paired, 5 standard errors)
+    vp = VP()
+    train, test = split_digits(digits, 200, generator(3, "cpu"))
+    kw = {"t_min": 0.05, "t_max": 3.0, "hidden": 32}
+    net, _ = train_digit_denoiser(train, vp, steps=300, batch=128, generator=generator(4, "cpu"),
+                                  **kw)
+    fresh = DigitDenoiser(64, vp, hidden=32, generator=generator(4, "cpu"))
+    g = generator(5, "cpu")
+    for t in (0.2, 0.8):
+        xt, eps = vp.perturb(test.images, t, g)
+        s = math.sqrt(1 - math.exp(-2 * t))
+        diff = (((net.score(xt, t) + eps / s) ** 2).sum(1)
+                - ((fresh.score(xt, t) + eps / s) ** 2).sum(1))
+        assert float(diff.mean()) + 5 * float(diff.std() / math.sqrt(len(diff))) < 0
+
+
+def test_split_digits(digits):
+    train, test = split_digits(digits, 300, generator(0, "cpu"))
+    assert train.images.shape == (1497, 64) and test.images.shape == (300, 64)
+    assert train.scale == test.scale == digits.scale
+    rows = torch.cat([train.images, test.images])
+    # disjoint and together every image once: match each row to its index in the full set
+    idx = torch.cdist(rows, digits.images).argmin(1)
+    assert sorted(idx.tolist()) == list(range(1797))
+    assert torch.equal(digits.labels[idx], torch.cat([train.labels, test.labels]))
+    again = split_digits(digits, 300, generator(0, "cpu"))[1]
+    assert torch.equal(again.images, test.images)
+    for bad in (0, 1796, 2.5):
+        with pytest.raises(ValueError, match="n_test"):
+            split_digits(digits, bad, generator(0, "cpu"))
+
+
+def test_wiener_score_is_the_gaussian_score():
+    # independent: autograd of the log density of N(alpha m, alpha² Sigma + sigma² I)
+    vp, t, d = VP(), 0.4, 6
+    g = generator(0, "cpu")
+    A = torch.randn(d, d, generator=g, dtype=F64)
+    cov = A @ A.T / d
+    m = torch.randn(d, generator=g, dtype=F64)
+    x = torch.randn(7, d, generator=g, dtype=F64, requires_grad=True)
+    a, s = math.exp(-t), math.sqrt(1 - math.exp(-2 * t))
+    law = torch.distributions.MultivariateNormal(a * m, a**2 * cov + s**2 * torch.eye(d))
+    (grad,) = torch.autograd.grad(law.log_prob(x).sum(), x)
+    assert torch.allclose(wiener_score(x.detach(), t, vp, cov, m), grad, atol=1e-12)
+    with pytest.raises(ValueError, match="cov"):
+        wiener_score(x.detach(), t, vp, torch.eye(3))
+    with pytest.raises(ValueError, match="mean"):
+        wiener_score(x.detach(), t, vp, cov, torch.zeros(3))
 
 
 @pytest.mark.parametrize("kw, words", [({"t_min": 0.0, "t_max": 1.0}, "t_min"),
