@@ -49,8 +49,10 @@ from .digits import (
     load_digits,
     nearest_neighbour_ratio,
     posterior_statistics,
+    split_digits,
     train_classifier,
     train_digit_denoiser,
+    wiener_score,
 )
 from .fisher import (
     check_fisher_definition,
@@ -318,6 +320,8 @@ __all__ = [
     "load_digits",
     "nearest_neighbour_ratio",
     "posterior_statistics",
+    "split_digits",
     "train_classifier",
     "train_digit_denoiser",
+    "wiener_score",
 ]
