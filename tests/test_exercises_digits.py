@@ -74,7 +74,8 @@ class TestMemorise:
     def test_missing(self):
         assert check(self.label, None).status == "missing"
 
-    @pytest.mark.parametrize("answer, words", [("a", "same 1797"), ("c", "same reverse SDE"),
+    @pytest.mark.parametrize("answer, words", [("a", "same training images"),
+                                               ("c", "same reverse SDE"),
                                                ("d", "valid at every")])
     def test_listed_misconceptions(self, answer, words):
         v = check(self.label, answer)

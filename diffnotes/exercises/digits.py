@@ -130,8 +130,8 @@ RUBRIC_DG_MEMORISE = [
      "copies (none of its samples is one); its held-out loss, close to its training loss, shows "
      "it has not memorised the training set either."),
     (2, "Ruling out the alternatives",
-     "Same 1797 images for both, same reverse SDE, and the exact score is the true score of the "
-     "empirical distribution at every t > 0."),
+     "Same training images for both, same reverse SDE, and the exact score is the true score of "
+     "the empirical distribution at every t > 0."),
 ]
 
 register(
@@ -149,8 +149,9 @@ register(
             "d": "The exact score is not a valid score at small t, so its samples are wrong.",
         },
         hints={
-            "a": "no: the network saw the same 1797 images, sampled again and again; the "
-                 "empirical distribution is exactly what its loss is minimised for",
+            "a": "no: the network saw the same training images the memorising score is built "
+                 "from, sampled again and again; their empirical distribution is exactly what "
+                 "its loss is minimised for",
             "c": "no: both samplers integrate the same reverse SDE with the same kind of "
                  "Brownian noise; only the score differs",
             "d": "no: the exact score is the score of the empirical distribution noised to time "
