@@ -505,7 +505,12 @@ def sliced_wasserstein(x, y, n_directions: int = 64,
     :math:`\mathrm{SW}_2 = \big(\mathbb E_\theta\, W_2^2(\theta^\top x, \theta^\top y)\big)^{1/2}`
     over ``n_directions`` random unit directions :math:`\theta`; each 1-D :math:`W_2^2` is the
     mean squared difference of the sorted projections. A finite-sample estimate: two samples of
-    one law give a positive value (the noise floor), which the chapter reports beside it.
+    one law give a positive value (the noise floor), which the chapter reports beside it. The
+    floor falls like :math:`1/\sqrt n` for a law with connected support (measured on
+    :math:`\mathcal N(0, I_2)`, 32 directions: :math:`\sqrt n\,\mathrm{SW}_2` from 2.2 to 2.5
+    for :math:`n` = 25 to 6400) but only like :math:`n^{-1/4}` for well-separated modes, whose
+    sampled masses differ by :math:`O(1/\sqrt n)` (eight points on a circle of radius 4 with
+    noise 0.02: :math:`n^{1/4}\,\mathrm{SW}_2` from 2.3 to 2.7 over the same range).
     """
     x = as_points("x", x).to(torch.float64)
     y = as_points("y", y, x.shape[1]).to(torch.float64)
