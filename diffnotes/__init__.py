@@ -127,6 +127,7 @@ from .samplers import probability_flow, reverse_sde, time_grid
 from .schedules import (
     EntropyProfile,
     compare_schedules,
+    cosine_grid,
     edm_grid,
     entropic_grid,
     gaussian_profile,
@@ -134,8 +135,10 @@ from .schedules import (
     loss_profile,
     mixture_profile,
     noise_ratio,
+    paired_difference,
     rescaled_entropic_grid,
     schedule_grid,
+    split_interval,
     uniform_grid,
 )
 from .speciation import (
@@ -297,6 +300,7 @@ __all__ = [
     "velocity_jacobian",
     "EntropyProfile",
     "compare_schedules",
+    "cosine_grid",
     "edm_grid",
     "entropic_grid",
     "gaussian_profile",
@@ -304,8 +308,10 @@ __all__ = [
     "loss_profile",
     "mixture_profile",
     "noise_ratio",
+    "paired_difference",
     "rescaled_entropic_grid",
     "schedule_grid",
+    "split_interval",
     "uniform_grid",
     "DigitDenoiser",
     "Digits",

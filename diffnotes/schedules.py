@@ -12,8 +12,9 @@ same points in SNR for the EDM, VP and VE processes.
 ``"uniform"``           equal steps in :math:`t` (depends on the process)
 ``"log_snr"``           equal steps in :math:`\log\lambda = -2\log r`
 ``"edm"``               equal steps in :math:`r^{1/\rho}`, :math:`\rho = 7` (Karras et al.)
+``"cosine"``            equal steps in :math:`\arctan r` (the cosine schedule of the VP process)
 ``"entropic"``          equal steps in :math:`H(x_0\mid x_t)` (Stančević et al. 2025)
-``"rescaled"``          equal steps in the rescaled entropic time :math:`\int r\,dH`
+``"rescaled"``          equal steps in the rescaled entropic time :math:`\int r\,dH` (ibid.)
 ======================  ===========================================================
 
 Entropic time needs the conditional entropy as a function of :math:`r`. Its rate in
@@ -49,7 +50,7 @@ from .mixtures import GaussianMixture
 from .processes import EDM, ForwardProcess
 from .samplers import probability_flow, reverse_sde
 
-SCHEDULES = ("uniform", "log_snr", "edm", "entropic", "rescaled")
+SCHEDULES = ("uniform", "log_snr", "edm", "cosine", "entropic", "rescaled")
 SAMPLERS = ("heun", "euler", "em")
 #: Score evaluations per step of each sampler (Heun evaluates twice per step).
 NFE_PER_STEP = {"heun": 2, "euler": 1, "em": 1}
@@ -123,6 +124,39 @@ def edm_grid(process: ForwardProcess, steps: int, t_min: float, t_max: float, *,
     return _grid_from_r(process, r, t_min, t_max, device, dtype)
 
 
+def cosine_grid(process: ForwardProcess, steps: int, t_min: float, t_max: float, *,
+                device=None, dtype=torch.float64) -> torch.Tensor:
+    r"""Equal steps in :math:`\arctan r`: :math:`r_i = \tan\big(\arctan r_{\max} + \tfrac iN
+    (\arctan r_{\min} - \arctan r_{\max})\big)`. In the VP process with :math:`\alpha =
+    \cos(\pi u/2)` (Nichol and Dhariwal's cosine schedule, without its offset) :math:`r =
+    \tan(\pi u/2)`, so this is uniform in :math:`u`; it is also the rescaled entropic time of
+    :math:`\mathcal N(\mu, I)`. Shape ``(steps + 1,)``, decreasing."""
+    _check_interval(process, steps, t_min, t_max)
+    r_lo, r_hi = _r_ends(process, t_min, t_max)
+    i = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    a_hi, a_lo = math.atan(r_hi), math.atan(r_lo)
+    return _grid_from_r(process, torch.tan(a_hi + i * (a_lo - a_hi)), t_min, t_max, device,
+                        dtype)
+
+
+def split_interval(times: torch.Tensor, index: int, parts: int) -> torch.Tensor:
+    r"""The grid ``times`` ``(N + 1,)`` with its interval ``index`` (from ``times[index]`` to
+    ``times[index + 1]``; negative counts from the end) cut into ``parts`` geometric pieces:
+    ``parts - 1`` points :math:`t_{i}(t_{i+1}/t_i)^{j/p}` inserted. Shape ``(N + parts,)``."""
+    t = torch.as_tensor(times)
+    if t.ndim != 1 or t.shape[0] < 2 or bool((t <= 0).any()) or \
+            not bool((t[1:] < t[:-1]).all()):
+        raise ValueError("times must be a strictly decreasing 1-D grid of positive times")
+    check_positive_int("parts", parts)
+    n = t.shape[0] - 1
+    if not -n <= index < n:
+        raise ValueError(f"index must name one of the {n} intervals; got {index}")
+    i = index % n
+    j = torch.arange(1, parts, dtype=t.dtype, device=t.device) / parts
+    inner = t[i] * (t[i + 1] / t[i]) ** j
+    return torch.cat([t[:i + 1], inner, t[i + 1:]])
+
+
 # -- entropy profiles --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EntropyProfile:
@@ -168,6 +202,20 @@ class EntropyProfile:
         dl = self.log_r[1:] - self.log_r[:-1]
         steps = 0.5 * dl * (self.rate[1:] + self.rate[:-1])
         return torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(steps, 0)])
+
+    def drop(self, r_min: float, r_max: float) -> float:
+        r""":math:`H(r_{\max}) - H(r_{\min})`: the cumulative interpolated at the two ends (not
+        at the first and last nodes, which may lie outside the interval)."""
+        lo, hi = math.log(r_min), math.log(r_max)
+        if not lo < hi:
+            raise ValueError(f"need 0 < r_min < r_max; got r_min={r_min}, r_max={r_max}")
+        tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+        if lo < float(self.log_r[0]) - tol or hi > float(self.log_r[-1]) + tol:
+            raise ValueError(f"the profile covers log r in [{float(self.log_r[0]):.4g}, "
+                             f"{float(self.log_r[-1]):.4g}]; r_min, r_max need [{lo:.4g}, "
+                             f"{hi:.4g}]")
+        c = _interp(torch.tensor([lo, hi], dtype=torch.float64), self.log_r, self.cumulative())
+        return float(c[1] - c[0])
 
     def rescaled(self) -> EntropyProfile:
         r"""The profile of the rescaled entropic time, :math:`r\,dH/d\log r` (and its error)."""
@@ -317,9 +365,10 @@ def entropic_grid(process: ForwardProcess, steps: int, t_min: float, t_max: floa
 def rescaled_entropic_grid(process: ForwardProcess, steps: int, t_min: float, t_max: float,
                            profile: EntropyProfile, *, device=None,
                            dtype=torch.float64) -> torch.Tensor:
-    r"""Rescaled entropic time (the book's definition, chapter 8): equal steps of
-    :math:`\int r\,dH`, i.e. the entropic grid of :meth:`EntropyProfile.rescaled`. For Gaussian
-    data :math:`\mathcal N(\mu, s^2 I)` it is uniform in :math:`\arctan(r/s)`."""
+    r"""Rescaled entropic time (Stančević et al. 2025): equal steps of :math:`\int \sigma\,dH`
+    with :math:`\sigma = r` the EDM noise level, i.e. the entropic grid of
+    :meth:`EntropyProfile.rescaled`. For Gaussian data :math:`\mathcal N(\mu, s^2 I)` it is
+    uniform in :math:`\arctan(r/s)`."""
     if not isinstance(profile, EntropyProfile):
         raise ValueError("profile must be an EntropyProfile")
     return entropic_grid(process, steps, t_min, t_max, profile.rescaled(), device=device,
@@ -338,6 +387,8 @@ def schedule_grid(name: str, process: ForwardProcess, steps: int, t_min: float, 
         return log_snr_grid(process, steps, t_min, t_max, **kw)
     if name == "edm":
         return edm_grid(process, steps, t_min, t_max, rho=rho, **kw)
+    if name == "cosine":
+        return cosine_grid(process, steps, t_min, t_max, **kw)
     if name in ("entropic", "rescaled"):
         if profile is None:
             raise ValueError(f"schedule {name!r} needs an entropy profile")
@@ -455,9 +506,16 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_proj: int = 64,
                        generator: torch.Generator | None = None) -> float:
     r"""Sliced 2-Wasserstein distance squared between two samples of equal size ``(n, d)``:
     the mean over ``n_proj`` random unit directions :math:`u` of
-    :math:`\tfrac1n\sum_i (\mathrm{sort}(x u)_i - \mathrm{sort}(y u)_i)^2`. Two finite samples
-    of the same law give a small positive value (the sampling floor), of order
-    :math:`1/n`."""
+    :math:`\tfrac1n\sum_i (\mathrm{sort}(x u)_i - \mathrm{sort}(y u)_i)^2`.
+
+    Two finite samples of the same law give a positive value (the sampling floor). Its decay
+    depends on the law: about :math:`1/n` for a law with connected support (measured on
+    :math:`\mathcal N(0, I_2)`: :math:`n\,\mathrm{SW}^2` from 4.9 to 6.8 for :math:`n` = 25 to
+    6400), but only :math:`1/\sqrt n` for well-separated modes, where the two samples' mode
+    masses differ by :math:`O(1/\sqrt n)` and that mass must travel between modes (chapter 8's
+    ring of eight points at :math:`t = 0.02`: :math:`\sqrt n\,\mathrm{SW}^2` between 5.7 and
+    8.2 over the same range, 0.68 at :math:`n = 100`). Report the floor at the :math:`n` used.
+    """
     x = as_points("x", x)
     y = as_points("y", y, x.shape[1])
     if x.shape[0] != y.shape[0]:
@@ -505,6 +563,28 @@ class Comparison:
     sw: tuple[float, float]
     chi2: tuple[float, float]
     nll: tuple[float, float]
+    #: SW² of each batch ``(seeds,)``; batch ``j`` of every cell of a data set uses the same
+    #: fresh sample and the same directions, so two cells can be compared batch by batch.
+    sw_each: torch.Tensor | None = None
+    #: :math:`-\log p_{t_{\min}}` of each sample ``(n * seeds,)``; sample ``i`` of every cell
+    #: of a data set starts from the same point of :math:`p_{t_{\max}}`.
+    nll_each: torch.Tensor | None = None
+
+
+def paired_difference(a: Comparison, b: Comparison, measure: str = "nll") -> tuple[float, float]:
+    r"""Mean and standard error of the paired differences ``a - b`` of a quality measure.
+
+    ``measure="nll"``: per sample (the two cells' sample :math:`i` start from the same point);
+    ``"sw"``: per batch (same fresh sample and directions). The error is that of the mean of the
+    differences, :math:`\mathrm{sd}(\Delta)/\sqrt m`, not :math:`\sqrt{se_a^2 + se_b^2}`."""
+    if measure not in ("nll", "sw"):
+        raise ValueError(f"measure must be 'nll' or 'sw'; got {measure!r}")
+    if a.data != b.data:
+        raise ValueError(f"cells of different data sets are not paired: {a.data!r}, {b.data!r}")
+    ua, ub = (getattr(c, measure + "_each") for c in (a, b))
+    if ua is None or ub is None or ua.shape != ub.shape or ua.shape[0] < 2:
+        raise ValueError("both cells need per-unit values of the same shape (compare_schedules)")
+    return _mean_se((ua - ub).tolist())
 
 
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -512,7 +592,8 @@ def _mean_se(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std() / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
-def _scores(mixture, x, fresh, t_min, process, n_proj, gen):
+def _scores(mixture, x, fresh, t_min, process, n_proj, seed, device):
+    gen = torch.Generator(device=device).manual_seed(seed)   # the same directions in each cell
     return (sliced_wasserstein(x, fresh, n_proj, gen), class_chi2(mixture, x, t_min, process),
             mean_nll(mixture, x, t_min, process))
 
@@ -529,8 +610,10 @@ def compare_schedules(data: dict[str, tuple[GaussianMixture, EntropyProfile]],
     For each seed, ``n`` starting points are drawn from the exact :math:`p_{t_{\max}}` (so only
     the discretisation is tested), integrated down to ``t_min`` and compared with ``n`` fresh
     samples of :math:`p_{t_{\min}}` by :func:`sliced_wasserstein`, :func:`class_chi2` and
-    :func:`mean_nll`. Returns the cells and, per data set, the same three measures for exact
-    samples (the reference floor, mean and standard error over seeds).
+    :func:`mean_nll`. Every cell of a data set shares the starting points, the fresh samples and
+    the projection directions, so cells can be compared by :func:`paired_difference`. Returns
+    the cells and, per data set, the same three measures for ``n * seeds`` independent exact
+    samples (the reference floor, mean and standard error over seeds, with ``"nll_each"``).
     """
     check_positive_int("n", n)
     check_positive_int("seeds", seeds)
@@ -540,11 +623,14 @@ def compare_schedules(data: dict[str, tuple[GaussianMixture, EntropyProfile]],
         p_hi, p_lo = mix.noised(t_max, process), mix.noised(t_min, process)
         start = p_hi.sample(n * seeds, generator, dtype=dtype)   # all seeds in one batch
         fresh = p_lo.sample(n * seeds, generator, dtype=dtype).split(n)
-        exact = p_lo.sample(n * seeds, generator, dtype=dtype).split(n)
-        ref = [_scores(mix, e, f, t_min, process, n_proj, generator)
-               for e, f in zip(exact, fresh, strict=True)]
+        exact = p_lo.sample(n * seeds, generator, dtype=dtype)
+        dev = start.device if generator is None else generator.device
+        proj = torch.randint(2**62, (seeds,), generator=generator, device=dev).tolist()
+        ref = [_scores(mix, e, f, t_min, process, n_proj, sd, dev)
+               for e, f, sd in zip(exact.split(n), fresh, proj, strict=True)]
         floors[name] = {k: _mean_se([r[j] for r in ref])
                         for j, k in enumerate(("sw", "chi2", "nll"))}
+        floors[name]["nll_each"] = -mix.log_prob(exact, t_min, process).detach().cpu()
         for sampler in samplers:
             for nfe in budgets:
                 steps = steps_for_budget(sampler, nfe)
@@ -554,10 +640,13 @@ def compare_schedules(data: dict[str, tuple[GaussianMixture, EntropyProfile]],
                 x_all = integrate_rows(sampler, score, process, start.repeat(len(grids), 1),
                                        times, generator)
                 for sched, x in zip(schedules, x_all.split(start.shape[0]), strict=True):
-                    res = [_scores(mix, xs, f, t_min, process, n_proj, generator)
-                           for xs, f in zip(x.split(n), fresh, strict=True)]
-                    cells.append(Comparison(name, sampler, sched, nfe,
-                                            *(_mean_se([r[j] for r in res]) for j in range(3))))
+                    res = [_scores(mix, xs, f, t_min, process, n_proj, sd, dev)
+                           for xs, f, sd in zip(x.split(n), fresh, proj, strict=True)]
+                    cells.append(Comparison(
+                        name, sampler, sched, nfe,
+                        *(_mean_se([r[j] for r in res]) for j in range(3)),
+                        sw_each=torch.tensor([r[0] for r in res], dtype=torch.float64),
+                        nll_each=-mix.log_prob(x, t_min, process).detach().cpu()))
     return cells, floors
 
 

@@ -140,7 +140,8 @@ RUBRIC_ET_EXPLAIN = [
     (2, "Why the rescaled time works",
      "Its weight r moves grid points back to large r."),
     (2, "Ruling out the alternatives",
-     "The exact profile shows the same first step (not Monte Carlo noise); entropic time is the "
+     "The exact profile of the Gaussian with the classes' covariance, which has no Monte Carlo "
+     "noise, gives almost the same first step (the solution computes both); entropic time is the "
      "same in every process (thm-et-invariance); Euler–Maruyama fails as well (not an ODE-only "
      "effect)."),
 ]
@@ -164,8 +165,8 @@ register(
                  "entropy, so equal entropy steps mean nothing to it.",
         },
         hints={
-            "a": "no: the same failure appears with the exact Gaussian profile, which has no "
-                 "noise; the profile's error moves grid points by about a percent in r",
+            "a": "no: the exact profile of the Gaussian with the same covariance, which has "
+                 "no noise, puts the first step at almost the same r",
             "c": "no: entropic time is a function of the SNR path alone, the same points in r "
                  "for every process (the invariance theorem); only the map from r to t changes",
             "d": "no: the deterministic flow transports p_t exactly as the SDE does, so "
