@@ -349,7 +349,8 @@ def collapse_time_spectrum(P: float, eigenvalues, *, tol: float = 1e-12) -> floa
 
 
 # -- reading times off measured curves -----------------------------------------------------------
-def crossing_time(times, values, stderr, level: float) -> MCEstimate:
+def crossing_time(times, values, stderr, level: float, *, correlated: bool = False
+                  ) -> MCEstimate:
     r"""The time at which a measured monotone-in-places curve crosses ``level``, with its error.
 
     Takes the first crossing along ``times`` (in the order given), interpolates linearly in
@@ -358,6 +359,12 @@ def crossing_time(times, values, stderr, level: float) -> MCEstimate:
     :math:`\operatorname{se}(\hat t) = \hat t\,|\partial\log t/\partial v|\,\operatorname{se}(v)`
     with the interpolation's weights (the grid's discretisation is not in it: use a grid fine
     enough that the curve is straight between points). ``n`` of the result is 0.
+
+    The two bracketing values are combined as independent,
+    :math:`\sqrt{(g_0 s_0)^2 + (g_1 s_1)^2}`, unless ``correlated=True``: then as the worst
+    case over every non-negative correlation, :math:`|g_0 s_0| + |g_1 s_1|` (up to
+    :math:`\sqrt2` larger). Use it for curves measured on common random numbers (the same
+    paths moved through every time), whose neighbouring errors are positively correlated.
 
     Raises ``ValueError`` when the curve does not cross ``level``.
     """
@@ -379,7 +386,8 @@ def crossing_time(times, values, stderr, level: float) -> MCEstimate:
     t_hat = math.exp(l0 + f * (l1 - l0))
     # d(log t)/dv0 = -(l1 - l0)(1 - f)/(v1 - v0),  d(log t)/dv1 = -(l1 - l0) f/(v1 - v0)
     g0, g1 = (l1 - l0) * (1 - f) / (v1 - v0), (l1 - l0) * f / (v1 - v0)
-    err = t_hat * math.hypot(g0 * float(se[i]), g1 * float(se[i + 1]))
+    e0, e1 = abs(g0 * float(se[i])), abs(g1 * float(se[i + 1]))
+    err = t_hat * ((e0 + e1) if correlated else math.hypot(e0, e1))
     return MCEstimate(t_hat, err, 0)
 
 

@@ -163,6 +163,14 @@ def test_crossing_time_linear_in_log_t():
     # delta method: se(t) = t se(v) / |dv/dlog t| with the two endpoint errors mixed
     f = math.log(1.5) / math.log(2.0)
     assert est.stderr == pytest.approx(1.5 * 0.01 * math.hypot(1 - f, f), rel=1e-9)
+    # common random numbers: the worst case over non-negative correlations, the errors added
+    corr = crossing_time(ts, v, torch.full_like(v, 0.01), -math.log(1.5), correlated=True)
+    assert corr.value == est.value
+    assert corr.stderr == pytest.approx(1.5 * 0.01 * (1 - f + f), rel=1e-9)
+    # and it is the largest standard error of a bivariate normal with correlation in [0, 1]
+    g0, g1 = 0.01 * (1 - f) / math.log(2.0), 0.01 * f / math.log(2.0)
+    worst = max(math.sqrt(g0**2 + g1**2 + 2 * rho * g0 * g1) for rho in (0.0, 0.5, 1.0))
+    assert corr.stderr == pytest.approx(1.5 * worst * math.log(2.0), rel=1e-9)
     with pytest.raises(ValueError, match="does not cross"):
         crossing_time(ts, v, torch.zeros(4), 5.0)
 
