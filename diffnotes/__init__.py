@@ -71,10 +71,12 @@ from .fisher import (
 from .fixed_points import (
     FixedPointPaths,
     FixedPoints,
+    branch_information,
     branching_times,
     check_branch_stability,
     find_fixed_points,
     follow_fixed_points,
+    split_after_merge,
 )
 from .guidance import (
     GuidedScore,
@@ -260,6 +262,8 @@ __all__ = [
     "posterior_score_autograd",
     "flow_divergence",
     "follow_fixed_points",
+    "branch_information",
+    "split_after_merge",
     "gaussian_dsm_constant",
     "gaussian_entropy_rate",
     "gaussian_fisher_spectrum",

@@ -27,6 +27,7 @@ chapter uses delta mixtures in the EDM and VP processes. Work in float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ from .checks import Tally
 from .mixtures import GaussianMixture
 from .processes import ForwardProcess
 
-__all__ = ["FixedPointPaths", "FixedPoints", "branching_times", "check_branch_stability",
-           "find_fixed_points", "follow_fixed_points"]
+__all__ = ["FixedPointPaths", "FixedPoints", "branch_information", "branching_times",
+           "check_branch_stability", "find_fixed_points", "follow_fixed_points",
+           "split_after_merge"]
 
 _METHODS = ("ascent", "newton")
 _STRETCH = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0], dtype=torch.float64)
@@ -341,6 +343,95 @@ def branching_times(paths: FixedPointPaths, tol: float = 1e-4) -> torch.Tensor:
     first = (~above).sum(0)  # index of the first time of the all-together tail
     inf = torch.full((), float("inf"), dtype=times.dtype, device=times.device)
     return torch.where(first < times.shape[0], times[first.clamp_max(times.shape[0] - 1)], inf)
+
+
+def split_after_merge(paths: FixedPointPaths, tol: float = 1e-4) -> torch.Tensor:
+    r"""Pairs of paths that coincide at one grid time and are apart at a larger one.
+
+    :func:`branching_times` asks for coincidence at *every* later time, so its result is an
+    ultrametric whatever the paths are. What makes the partitions "paths that coincide at
+    :math:`t`" nested (a tree) is that coinciding paths stay together as :math:`t` grows; a
+    deterministic continuation guarantees it, a path that hops away (a noisy or order-dependent
+    solver) breaks it. This reads it off the raw distances, with the same coincidence rule as
+    :func:`branching_times` (closer than ``tol`` times the largest :math:`\lVert x^*\rVert`).
+
+    Parameters
+    ----------
+    paths : :class:`FixedPointPaths` (any time order), ``m`` paths.
+    tol : relative distance under which two fixed points are one.
+
+    Returns
+    -------
+    bool tensor ``(m, m)``, symmetric: ``True`` where paths ``i`` and ``j`` coincide at some
+    grid time and do not coincide at some larger grid time (all ``False`` for a tree).
+    """
+    if not isinstance(paths, FixedPointPaths):
+        raise ValueError("paths must be a FixedPointPaths (from follow_fixed_points)")
+    if not (isinstance(tol, float | int) and tol > 0):
+        raise ValueError(f"tol must be positive; got {tol!r}")
+    x = paths.points[torch.argsort(paths.times)]  # ascending, (T, m, d)
+    together = torch.cdist(x, x) <= tol * float(x.norm(dim=-1).max().clamp_min(1e-12))
+    above = together.flip(0).to(torch.int8).cumprod(0).flip(0).bool()
+    return (together & ~above).any(0)
+
+
+def branch_information(t, t_start: float, a: float = 1.0, pi_plus: float = 0.5, *,
+                       n_nodes: int = 160) -> torch.Tensor:
+    r"""Bits that :math:`x_t` carries about the branch :math:`C = \pm` a sampler ends on.
+
+    Two points :math:`\pm a` with weights :math:`\pi_\pm` in the EDM, the exact reverse
+    process started at :math:`x_T = 0` (chapter 4, eq-fp-bridge): :math:`x_t` given
+    :math:`C = \pm` is :math:`\mathcal N(\pm r a, r t^2)` with :math:`r = 1 - t^2/T^2`, and
+    :math:`P(C = + \mid x_t = x) = \operatorname{sigmoid}(2 a x / t^2 + 2h)`,
+    :math:`h = \tfrac12 \log(\pi_+/\pi_-)` (the future of the path depends on :math:`x_T` only
+    through :math:`x_t`). Then
+
+    .. math::
+        I(C; x_t) = H(C) - E\big[H_2\big(P(C = + \mid x_t)\big)\big]
+
+    in bits, the expectation by Gauss-Hermite quadrature (``n_nodes`` per component).
+
+    Parameters
+    ----------
+    t : times, scalar or tensor ``(n,)``, with :math:`0 < t < T`.
+    t_start : the starting time :math:`T`.
+    a : half the distance between the points.
+    pi_plus : the weight :math:`\pi_+ \in (0, 1)` of :math:`+a`.
+    n_nodes : quadrature nodes.
+
+    Returns
+    -------
+    tensor of the shape of ``t``, float64: :math:`I(C; x_t)` in bits.
+    """
+    if not (isinstance(t_start, float | int) and t_start > 0):
+        raise ValueError(f"t_start must be positive; got {t_start!r}")
+    if not (isinstance(a, float | int) and a > 0):
+        raise ValueError(f"a must be positive; got {a!r}")
+    if not (isinstance(pi_plus, float | int) and 0 < pi_plus < 1):
+        raise ValueError(f"pi_plus must be in (0, 1); got {pi_plus!r}")
+    check_positive_int("n_nodes", n_nodes)
+    tt = torch.as_tensor(t, dtype=torch.float64)
+    if not bool(((tt > 0) & (tt < t_start)).all()):
+        raise ValueError(f"t must lie in (0, t_start = {t_start}); got {t!r}")
+    import numpy as np  # the Hermite nodes
+
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+    z = torch.as_tensor(nodes, dtype=torch.float64)
+    wq = torch.as_tensor(weights / weights.sum(), dtype=torch.float64)
+    h = 0.5 * math.log(pi_plus / (1 - pi_plus))
+    r = 1 - tt**2 / t_start**2
+
+    def h2(logit):  # binary entropy in bits of sigmoid(logit), stable for large |logit|
+        p = torch.sigmoid(logit)
+        return (torch.nn.functional.softplus(-logit) * p
+                + torch.nn.functional.softplus(logit) * (1 - p)) / math.log(2)
+
+    cond = 0.0
+    for sign, pi in ((1.0, pi_plus), (-1.0, 1 - pi_plus)):
+        x = sign * r[..., None] * a + torch.sqrt(r)[..., None] * tt[..., None] * z
+        cond = cond + pi * (h2(2 * a * x / tt[..., None] ** 2 + 2 * h) * wq).sum(-1)
+    h_c = -(pi_plus * math.log2(pi_plus) + (1 - pi_plus) * math.log2(1 - pi_plus))
+    return h_c - cond
 
 
 def _branch_criterion(m: torch.Tensor) -> torch.Tensor:

@@ -8,10 +8,12 @@ import torch
 from diffnotes import EDM, VP, GaussianMixture
 from diffnotes.fixed_points import (
     FixedPointPaths,
+    branch_information,
     branching_times,
     check_branch_stability,
     find_fixed_points,
     follow_fixed_points,
+    split_after_merge,
 )
 
 F64 = torch.float64
@@ -133,6 +135,9 @@ def test_sphere_centre_loses_stability_at_r_over_sqrt_d():
 
 
 def test_branching_times_form_an_ultrametric():
+    """A property of the definition (coincidence at all later times), true of any paths: this
+    tests the implementation of branching_times, not the determinism of the continuation,
+    which test_split_after_merge_* test."""
     g = torch.Generator().manual_seed(1)
     y = torch.randn(8, 2, generator=g, dtype=F64) * torch.tensor([3.0, 1.0], dtype=F64)
     mix = GaussianMixture.delta(y)
@@ -176,8 +181,9 @@ def test_branch_stability_check_passes_with_the_book_inequality(proc, times):
 
 
 def test_branch_stability_check_fails_with_the_reversed_inequality():
-    """The check can fail: the earlier text's reversed inequality (artanh(m)/m > 1/(1 - m^2))
-    disagrees with the Jacobian, and the chapter's check raises."""
+    """The reversed inequality (artanh(m)/m > 1/(1 - m^2)) is False at every 0 < |m| < 1, so
+    this shows only that the criterion is consulted; the informative part of the check is the
+    Jacobian's verdict, tested by test_branch_stability_check_fails_on_an_unstable_claim."""
     with pytest.raises(AssertionError, match="by the criterion \\(False\\)"):
         check_branch_stability([0.6], EDM(),
                                criterion=lambda m: torch.atanh(m) / m > 1 / (1 - m**2))
@@ -200,3 +206,75 @@ def test_a_mode_is_created_as_t_grows_in_two_dimensions():
                                     generator=torch.Generator().manual_seed(0)).stable.sum())
               for f in (0.98, 1.01)]
     assert counts == [3, 4]
+
+
+def test_branch_stability_check_fails_on_an_unstable_claim():
+    """A planted wrong criterion that calls some branches unstable (|m| > 0.9) is caught."""
+    with pytest.raises(AssertionError, match="by the criterion \\(False\\)"):
+        check_branch_stability([0.4], EDM(), criterion=lambda m: m.abs() < 0.9)
+
+
+def test_split_after_merge_none_on_a_traced_tree():
+    g = torch.Generator().manual_seed(1)
+    y = torch.randn(8, 2, generator=g, dtype=F64) * torch.tensor([3.0, 1.0], dtype=F64)
+    times = torch.logspace(-1.5, 1.0, 120, dtype=F64)
+    paths = follow_fixed_points(GaussianMixture.delta(y), y, times, EDM())
+    assert not bool(split_after_merge(paths).any())
+
+
+def test_split_after_merge_flags_a_path_that_separates_again():
+    """Planted non-determinism: two paths coincide, separate, and coincide again. The
+    branching time is still an ultrametric (it looks only at the last coincidence), but
+    split_after_merge flags the pair."""
+    times = torch.linspace(0.1, 1.0, 10, dtype=F64)
+    pts = torch.zeros(10, 3, 1, dtype=F64)
+    pts[:, 0, 0], pts[:, 1, 0], pts[:, 2, 0] = 1.0, 1.0, -1.0
+    pts[5:, 2, 0] = 1.0                   # path 2 joins at t = 0.6
+    pts[3, 1, 0] = 2.0                    # path 1 leaves path 0 once, at t = 0.4
+    paths = FixedPointPaths(times, pts, torch.zeros_like(pts), torch.zeros(10, 3, dtype=F64))
+    flag = split_after_merge(paths)
+    assert flag.tolist() == [[False, True, False], [True, False, False], [False, False, False]]
+    b = branching_times(paths)
+    assert bool((b[:, :, None] <= torch.maximum(b[:, None, :], b.T[None]) + 1e-12).all())
+    with pytest.raises(ValueError, match="paths must be"):
+        split_after_merge(pts)
+
+
+def test_branch_information_against_quadrature():
+    """I(C; x_t) of the two-point bridge against scipy quadrature written apart."""
+    from scipy import integrate
+
+    t_start = 4.0
+
+    def ref(t, p, a):
+        r, h = 1 - t * t / t_start**2, 0.5 * math.log(p / (1 - p))
+        sd = math.sqrt(r) * t
+        hc = -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
+
+        def f(x):
+            q = 1 / (1 + math.exp(-max(min(2 * a * x / t**2 + 2 * h, 700), -700)))
+            hh = 0.0 if q in (0.0, 1.0) else -(q * math.log2(q) + (1 - q) * math.log2(1 - q))
+            dens = (p * math.exp(-(x - r * a) ** 2 / (2 * sd * sd))
+                    + (1 - p) * math.exp(-(x + r * a) ** 2 / (2 * sd * sd)))
+            return hh * dens / math.sqrt(2 * math.pi) / sd
+
+        return hc - integrate.quad(f, -r * a - 12 * sd, r * a + 12 * sd, limit=400,
+                                   points=[0.0])[0]
+
+    for p, a in ((0.5, 1.0), (0.9, 1.0), (0.7, 2.0)):
+        ts = [3.0, 2.0, 1.0, 0.6, 0.3]
+        got = branch_information(torch.tensor(ts, dtype=F64), t_start, a, p)
+        for t, g_ in zip(ts, got.tolist(), strict=True):
+            assert abs(g_ - ref(t, p, a)) < 1e-6, (p, a, t)
+    # the limits: nothing at t -> T, all of H(C) at t -> 0
+    assert float(branch_information(0.999 * t_start, t_start)) < 1e-4
+    assert abs(float(branch_information(0.02, t_start, 1.0, 0.9)) - 0.4689955935892812) < 1e-9
+
+
+def test_branch_information_bad_input():
+    with pytest.raises(ValueError, match="t must lie"):
+        branch_information(5.0, 4.0)
+    with pytest.raises(ValueError, match="pi_plus"):
+        branch_information(1.0, 4.0, pi_plus=1.0)
+    with pytest.raises(ValueError, match="t_start"):
+        branch_information(1.0, -4.0)
