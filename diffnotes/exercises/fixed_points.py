@@ -92,8 +92,10 @@ RUBRIC_FP_DETERMINISTIC = [
      "Newton solves s = 0 without regard to p_t and converges to a nearby root of any index, "
      "saddles included."),
     (3, "What breaks the symmetry",
-     "The random x_T: its tiny component along the unstable direction is contracted until t_c and"
-     " amplified after it (for the SDE, the injected noise near t_c does it)."),
+     "The random x_T: a typical x_T ~ p_T has |x_T| ~ T, far from the linear regime, and in one "
+     "dimension the monotone flow map lets sign(x_T) decide the branch; only a start near 0 is "
+     "contracted until t_c and amplified after it (for the SDE, the noise injected over a window "
+     "around t_c does it)."),
 ]
 
 register("ex-fp-deterministic", Choice(
@@ -101,8 +103,7 @@ register("ex-fp-deterministic", Choice(
     {
         "a": "At +a or -a, each with probability ½, like the reverse SDE.",
         "b": "At the midpoint 0: s(0, t) = 0 at every t, so the ODE never moves; in practice "
-             "the random x_T breaks the symmetry, its tiny component along the unstable "
-             "direction being contracted until t_c and amplified after it.",
+             "the random x_T breaks the symmetry.",
         "c": "At a point drawn from the data distribution, because the probability-flow ODE "
              "has the same marginals as the reverse SDE.",
         "d": "Nowhere: below t_c the origin is unstable, so the solution diverges to "
