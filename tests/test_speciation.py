@@ -117,13 +117,19 @@ def test_direct_equals_reduced_many_classes():
 
 
 def test_gaussian_classes_use_renormalised_snr():
-    """Shared isotropic variance s^2: V(t) = Phi(d a^2 / (sigma^2 + s^2 a^2)) (eq. 90)."""
-    d, s2, t = 50, 2.0, 1.9
+    """Shared isotropic variance s^2: V(t) = Phi(d a^2 / (sigma^2 + s^2 a^2)) (eq. 90).
+
+    Off the flat top of Phi (gamma~ = 3.6 against gamma = 5.0), so that the point-mixture
+    alternative Phi(gamma) is rejected by the same data (z about 26)."""
+    d, s2, t = 50, 4.0, 1.2
     h = class_entropy_samples(pair(d, s2), t, VP(), 20_000, generator(9, "cpu"))
     gt = float(effective_snr(t, d, VP(), s2=s2))
     e = math.exp(-2 * t)
     assert gt == pytest.approx(d * e / (1 - e + s2 * e))
-    check_mc(variance_estimate(h), float(two_class_phi(gt)), label="Gaussian classes")
+    est = variance_estimate(h)
+    check_mc(est, float(two_class_phi(gt)), label="Gaussian classes")
+    z_point = (est.value - float(two_class_phi(float(effective_snr(t, d, VP()))))) / est.stderr
+    assert abs(z_point) > 5, f"the point-mixture gamma is not rejected (z = {z_point:+.1f})"
 
 
 def test_reduced_is_chunk_independent_and_batched_over_gamma():
@@ -391,7 +397,9 @@ def test_check_pathwise_variance_fails_when_the_overlap_is_ignored():
 def test_check_pathwise_variance_accepts_V_C_for_equal_separated_classes():
     out = check_pathwise_variance(pair(10, 1.0), 1.1, VP(), 20_000, generator(26, "cpu"),
                                   draws=16, reference="class")
-    assert out["gap"].stderr < 0.2 * out["V_C"].value     # the test has power
+    # power against gross alternatives only: 5 se is about a third of V_C here, so V = V_C
+    # is resolved to within roughly ±35 %, not finer
+    assert 5 * out["gap"].stderr < 0.5 * out["V_C"].value
 
 
 def test_pathwise_entropy_rejects_bad_input():
