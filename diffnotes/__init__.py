@@ -67,6 +67,7 @@ from .fisher import (
     posterior_score_autograd,
     posterior_score_samples,
     sample_posterior,
+    wilson_interval,
 )
 from .fixed_points import (
     FixedPointPaths,
@@ -280,6 +281,7 @@ __all__ = [
     "mc_estimate",
     "mixture_gram",
     "normalized_fisher_spectrum",
+    "wilson_interval",
     "overlap_term_samples",
     "play",
     "posterior_concentration",

@@ -159,6 +159,32 @@ def estimate_dimension(mixture: GaussianMixture, x, t, process: ForwardProcess, 
     return (nu > threshold).sum(-1)
 
 
+def wilson_interval(successes, n: int, z: float = 1.96) -> tuple[float, float]:
+    r"""Wilson score interval for a binomial proportion, ``(lo, hi)`` (chapter 6's accuracies).
+
+    With :math:`\hat p = k/n`,
+
+    .. math::
+        rac{\hat p + z^2/2n \pm z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}}{1 + z^2/n} ,
+
+    which, unlike :math:`\hat p \pm z\sqrt{\hat p(1-\hat p)/n}`, has non-zero width at
+    :math:`\hat p \in \{0, 1\}` (at :math:`k = n` the lower end is :math:`n/(n + z^2)`).
+    ``successes`` is a count :math:`0 \le k \le n` (int, or a 0-d tensor); ``z = 1.96`` gives
+    95 %.
+    """
+    k = float(successes)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}")
+    if not 0 <= k <= n or k != int(k):
+        raise ValueError(f"successes must be an integer in [0, n]; got {successes!r}")
+    if not z > 0:
+        raise ValueError(f"z must be positive; got {z}")
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * (p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5 / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 # -- the Monte Carlo definition ----------------------------------------------------------------
 def _posterior_components(mixture: GaussianMixture, x, a, s):
     r"""Per-component posterior :math:`\mathcal N(\mu_k, P_k)` of :math:`x_0` given :math:`x`:

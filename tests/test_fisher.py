@@ -285,3 +285,23 @@ def test_device_and_dtype_follow_input(device):
     assert F.device.type == device.type and F.dtype == torch.float32
     grads = posterior_score_samples(mix, x, 0.5, EDM(), 8, _gen(80, device=device.type))
     assert grads.shape == (4, 8, 2) and grads.device.type == device.type
+
+
+@pytest.mark.parametrize("k, n", [(0, 200), (184, 200), (200, 200), (1, 3), (7, 7)])
+def test_wilson_interval_matches_scipy(k, n):
+    from scipy.stats import binomtest
+
+    from diffnotes.fisher import wilson_interval
+    ref = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    lo, hi = wilson_interval(k, n, z=float(__import__("scipy").stats.norm.ppf(0.975)))
+    assert lo == pytest.approx(ref.low, abs=1e-12) and hi == pytest.approx(ref.high, abs=1e-12)
+    assert hi > lo                       # non-zero width, also at k in {0, n}
+
+
+def test_wilson_interval_rejects_bad_input():
+    from diffnotes.fisher import wilson_interval
+    for k, n in ((201, 200), (-1, 200), (1.5, 3), (1, 0)):
+        with pytest.raises(ValueError):
+            wilson_interval(k, n)
+    with pytest.raises(ValueError, match="z"):
+        wilson_interval(1, 2, z=0.0)
