@@ -24,6 +24,7 @@ PAGE = FRONT + """(ch-x)=
 # A chapter
 
 ```{code-cell} ipython3
+:tags: [hide-input]
 t_min = 0.02
 est = run(gamma=1.5, n=100)
 ax.set_ylim(0, 0.78)
@@ -41,6 +42,15 @@ The walk starts at $t = 0.02$ with $\\gamma = 1.5$ (Theorem 4.2, Fig. 3.1, eq. (
 
 Holds.
 ```
+
+```{code-cell} ipython3
+---
+tags: [remove-cell]
+---
+threshold = 0.25
+```
+
+The threshold is $0.25$.
 """
 
 

@@ -77,9 +77,13 @@ def _literals(code: str) -> set[str]:
                 take(e)
 
     for cell in code.split("\x00"):
+        lines = cell.strip("\n").split("\n")
+        if lines and lines[0].strip() == "---":  # the cell's YAML options block
+            end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() == "---"), 0)
+            lines = lines[end + 1:]
+        lines = [ln for ln in lines if not re.match(r"^\s*(:[\w-]+:|%|!)", ln)]
         try:
-            tree = ast.parse("\n".join(ln for ln in cell.split("\n")
-                                       if not ln.lstrip().startswith(("%", "!"))))
+            tree = ast.parse("\n".join(lines))
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
