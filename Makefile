@@ -2,7 +2,7 @@
 # `book/` is also a folder, so every target is phony.
 .PHONY: book test lint pytest execute venv clean help bench bench-quick notebooks \
         notebooks-check student instructor colab-test colab-check figures site-test \
-        notebook-test pdf colab-pins reader-check assignments grade-test
+        notebook-test pdf colab-pins reader-check assignments grade-test prose-check
 
 PYTHON ?= python3
 VENV   := .venv
@@ -68,6 +68,11 @@ notebooks: $(STAMP)
 notebooks-check: $(STAMP)
 	$(BIN)/python tools/notebooks.py check
 	$(BIN)/python tools/chapter_map.py --check
+
+# No hand-typed result in a chapter's prose (issue 25): every decimal is glued from the cell that
+# computes it ({glue:text}), set by the page's code, or quoted from a paper ({quoted}).
+prose-check: $(STAMP)
+	$(BIN)/python tools/prose_numbers.py
 
 # The landing page's map of the chapters (tools/chapter_map.py; committed as SVG).
 figures: $(STAMP)
@@ -140,7 +145,7 @@ grade-test: assignments
 # make test runs its stages one by one (tools/stages.py) and prints each stage's wall time; the
 # Colab-like venv is built in the background meanwhile (it mostly unpacks wheels); the graded
 # assignments are built and graded beside the Colab-like run (A+B: at the same time).
-TEST_STAGES := lint notebooks-check pytest bench-quick execute site-test notebook-test pdf \
+TEST_STAGES := lint notebooks-check prose-check pytest bench-quick execute site-test notebook-test pdf \
                student colab-test+grade-test
 test: $(STAMP)
 	@$(BIN)/python tools/stages.py --background $(VENV_COLAB)/.installed-stamp:colab-test+grade-test \

@@ -124,8 +124,8 @@ from .lyapunov import (
 )
 from .mixtures import GaussianMixture
 from .plotting import PALETTE, error_band, figure, use_book_style
-from .prose import glue
 from .processes import EDM, VE, VP, ForwardProcess
+from .prose import glue
 from .samplers import probability_flow, reverse_sde, time_grid
 from .schedules import (
     EntropyProfile,
