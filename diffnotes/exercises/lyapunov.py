@@ -194,7 +194,8 @@ register("ex-ly-bandwidth", Choice(
     hints={
         "a": "no: ∇·s can be zero or positive at a point, e.g. at a symmetric fixed point "
              "below t_c; only its average is forced to be negative",
-        "c": "D̃ ≥ 0 and it peaks near the critical times, it does not vanish there",
+        "c": "D̃ ≥ 0 is positive at the critical times, and t²D̃ = tḢ peaks just below "
+             "each of them: it does not vanish there",
         "d": "locally the data part can win (that is the sub-critical phase with expanding "
              "directions); it is the average over p_t that cannot balance",
     },
