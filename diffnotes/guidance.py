@@ -14,7 +14,8 @@ versions of both are mixtures with exact scores. **Classifier-free guidance** (C
 reverse_sde` and :func:`diffnotes.samplers.probability_flow` integrate as they would any score.
 ``w = 0`` is conditional sampling, ``w = -1`` unconditional sampling. Guidance weights are
 functions of time (:class:`Schedule`: :func:`constant`, :func:`interval`,
-:func:`negative_window`).
+:func:`negative_window`, whose negative weight :func:`fit_negative_weight` fits for one
+sampler).
 
 Exact references the chapter checks the sampled moments against:
 
@@ -47,9 +48,9 @@ from .mixtures import GaussianMixture
 from .processes import ForwardProcess
 
 __all__ = ["GuidedScore", "Schedule", "class_entropy", "class_mixture", "class_posterior",
-           "constant", "gaussian_guided_moments", "guided_curie_weiss_roots", "interval",
-           "mean_shift", "negative_window", "random_classes", "sliced_wasserstein",
-           "variance_ratio"]
+           "constant", "fit_negative_weight", "gaussian_guided_moments",
+           "guided_curie_weiss_roots", "interval", "mean_shift", "negative_window",
+           "random_classes", "sliced_wasserstein", "variance_ratio"]
 
 
 # -- labels and class-conditional mixtures --------------------------------------------------
@@ -246,6 +247,63 @@ def negative_window(w: float, w_neg: float, t_lo: float, t_mid: float, t_hi: flo
     return Schedule(((t_mid, t_hi, w), (t_lo, t_mid, w_neg)),
                     name=f"w = {w:g} on [{t_mid:g}, {t_hi:g}), {w_neg:.3g} on "
                          f"[{t_lo:g}, {t_mid:g})")
+
+
+def fit_negative_weight(var_c: float, var_u: float, w: float, t_lo: float, t_mid: float,
+                        t_hi: float, process: ForwardProcess, *, sampler: str = "ode",
+                        t_max: float = 40.0, t_min: float = 0.01) -> float:
+    r"""The weight :math:`w_-` of a :func:`negative_window` that keeps the variance of the
+    Gaussian-class model, for the sampler that will run it.
+
+    Class :math:`\mathcal N(\mu_c, v_c I)` against :math:`\mathcal N(\mu_u, v_u I)`,
+    :math:`v_u > v_c`, guided with :math:`w` on :math:`[t_{mid}, t_{hi})` and :math:`w_-` on
+    :math:`[t_{lo}, t_{mid})`.
+
+    * ``sampler="ode"``: the exponent of the probability-flow variance vanishes,
+      :math:`w\,K(t_{mid}, t_{hi}) + w_-\,K(t_{lo}, t_{mid}) = 0` with (EDM, :math:`C = v + t^2`)
+      :math:`K(a, b) = \int_a^b 2t\,(1/C_c - 1/C_u)\,dt = \log\frac{C_c(b)}{C_c(a)} -
+      \log\frac{C_u(b)}{C_u(a)}`, so :math:`w_- = -w\,K(t_{mid}, t_{hi})/K(t_{lo}, t_{mid})`
+      (closed form; requires the EDM, :math:`\alpha = 1`, :math:`\sigma = t`).
+    * ``sampler="sde"``: the reverse-SDE variance of :func:`gaussian_guided_moments` from
+      ``t_max`` to ``t_min`` equals the class's, :math:`V_{\rm SDE}(t_{\min}) = v_c + t_{\min}^2`,
+      solved for :math:`w_- \in [-1, 0)` by Brent's method (``scipy.optimize.brentq``);
+      ValueError if no weight in that range does it.
+
+    Returns
+    -------
+    :math:`w_- < 0`.
+    """
+    from scipy.optimize import brentq
+
+    check_process(process)
+    w = _weight("w", w)
+    t_lo, t_mid, t_hi = _times(t_lo=t_lo, t_mid=t_mid, t_hi=t_hi)
+    _, v_c = _gaussian_params(0.0, var_c, "class")
+    _, v_u = _gaussian_params(0.0, var_u, "unconditional")
+    if not v_u > v_c:
+        raise ValueError(f"var_u must exceed var_c; got {var_u!r} <= {var_c!r}")
+    if not w > 0:
+        raise ValueError(f"w must be positive (the window's positive part); got {w!r}")
+    if sampler == "ode":
+        def big_k(a, b):
+            return math.log((v_c + b * b) / (v_c + a * a)) - math.log((v_u + b * b) / (v_u + a * a))
+        w_neg = -w * big_k(t_mid, t_hi) / big_k(t_lo, t_mid)
+        if w_neg < -1:
+            raise ValueError(f"no w_- >= -1 cancels the window (it would need {w_neg:.4g})")
+        return w_neg
+    if sampler != "sde":
+        raise ValueError(f"sampler must be 'ode' or 'sde'; got {sampler!r}")
+    target = v_c + t_min * t_min
+
+    def excess(w_neg):
+        sched = negative_window(w, w_neg, t_lo, t_mid, t_hi)
+        return gaussian_guided_moments([0.0], v_c, [0.0], v_u, sched, process, t_max, t_min,
+                                       sampler="sde")[1] - target
+
+    lo, hi = -1.0, -1e-9
+    if excess(lo) * excess(hi) > 0:
+        raise ValueError("no w_- in [-1, 0) keeps the SDE variance for this window")
+    return float(brentq(excess, lo, hi, xtol=1e-10, rtol=1e-10))
 
 
 def _as_schedule(w) -> Schedule | Callable:

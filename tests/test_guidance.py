@@ -13,6 +13,7 @@ from diffnotes.guidance import (
     class_mixture,
     class_posterior,
     constant,
+    fit_negative_weight,
     gaussian_guided_moments,
     guided_curie_weiss_roots,
     interval,
@@ -131,11 +132,21 @@ def test_guided_curie_weiss_roots_match_closed_form():
     assert len(guided_curie_weiss_roots(1.2, 0.0)[0]) == 1
     roots, stable = guided_curie_weiss_roots(0.5, 0.0)
     assert len(roots) == 3 and stable.tolist() == [True, False, True]
-    # every root solves m = gamma + (1 - gamma) tanh(m / T)
-    for temp, gam in ((0.2, 0.3), (0.7, 2.0), (0.05, 0.1)):
-        roots, _ = guided_curie_weiss_roots(temp, gam)
-        res = roots - gam - (1 - gam) * torch.tanh(roots / temp)
-        assert float(res.abs().max()) < 1e-12
+    # independent of F: the roots are the zeros of the guided score of the two-point mixture
+    # +-1 (EDM, T = t^2), which the mixture code computes from its log-density, and there are as
+    # many as the score has sign changes on a fine grid; the slope's sign gives the stability
+    pair = GaussianMixture.delta(torch.tensor([[1.0], [-1.0]], dtype=F64))
+    for temp, gam in ((0.2, 0.3), (0.7, 2.0), (0.05, 0.1), (0.3, 0.25)):
+        roots, stable = guided_curie_weiss_roots(temp, gam)
+        guided = GuidedScore.from_labels(pair, torch.tensor([0, 1]), 0, gam - 1.0, EDM())
+        t_now = math.sqrt(temp)
+        assert float(guided(roots[:, None], t_now).abs().max()) < 1e-8
+        u = torch.linspace(-4.0, 4.0, 40001, dtype=F64)[:, None]
+        s = guided(u, t_now)[:, 0]
+        assert int(((s[:-1] > 0) != (s[1:] > 0)).sum()) == len(roots)
+        h = 1e-6
+        slope = (guided(roots[:, None] + h, t_now) - guided(roots[:, None] - h, t_now))[:, 0]
+        assert torch.equal(slope < 0, stable)
     # gamma > 1: one mode, beyond the class centre
     roots, stable = guided_curie_weiss_roots(0.3, 3.0)
     assert len(roots) == 1 and bool(stable[0]) and float(roots[0]) > 1
@@ -251,3 +262,43 @@ def test_mean_shift_against_known_shift():
         mean_shift(x, m, torch.zeros(3, dtype=F64))
     with pytest.raises(ValueError, match="shape"):
         mean_shift(x, m[:2], e)
+
+
+@pytest.mark.parametrize("v_c, v_u, window", [(1.0, 3.0, (0.2, 2.5, 8.0)),
+                                               (0.25, 1.25, (0.05, 1.5, 10.0))])
+def test_fit_negative_weight_keeps_the_variance_of_its_sampler(v_c, v_u, window):
+    edm = EDM()
+    t_max, t_min = 40.0, 0.01
+    fitted = {s: fit_negative_weight(v_c, v_u, 2.0, *window, edm, sampler=s, t_max=t_max,
+                                     t_min=t_min) for s in ("ode", "sde")}
+    for s, w_neg in fitted.items():
+        assert -1.0 <= w_neg < 0.0
+        sched = negative_window(2.0, w_neg, *window)
+        _, v = gaussian_guided_moments([0.0], v_c, [0.0], v_u, sched, edm, 1e4 if s == "ode"
+                                       else t_max, 1e-7 if s == "ode" else t_min, sampler=s)
+        assert v == pytest.approx(v_c if s == "ode" else v_c + t_min**2, rel=1e-6)
+    # the ODE's window (exponent zero) over-corrects the SDE: the SDE needs a weaker one
+    assert fitted["sde"] > fitted["ode"]
+    sched = negative_window(2.0, fitted["ode"], *window)
+    _, v_cross = gaussian_guided_moments([0.0], v_c, [0.0], v_u, sched, edm, t_max, t_min,
+                                         sampler="sde")
+    assert v_cross > v_c
+    # the ODE closed form: w K(t_m, t_h) + w_- K(t_l, t_m) = 0, K by quadrature
+    from scipy.integrate import quad
+    big_k = [quad(lambda t: 2 * t * (1 / (v_c + t * t) - 1 / (v_u + t * t)), a, b)[0]
+             for a, b in ((window[1], window[2]), (window[0], window[1]))]
+    assert 2.0 * big_k[0] + fitted["ode"] * big_k[1] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_fit_negative_weight_bad_input():
+    edm = EDM()
+    with pytest.raises(ValueError, match="var_u"):
+        fit_negative_weight(2.0, 1.0, 2.0, 0.2, 2.5, 8.0, edm)
+    with pytest.raises(ValueError, match="sampler"):
+        fit_negative_weight(1.0, 3.0, 2.0, 0.2, 2.5, 8.0, edm, sampler="heun")
+    with pytest.raises(ValueError, match="positive"):
+        fit_negative_weight(1.0, 3.0, 0.0, 0.2, 2.5, 8.0, edm)
+    with pytest.raises(ValueError, match="increasing"):
+        fit_negative_weight(1.0, 3.0, 2.0, 2.5, 0.2, 8.0, edm)
+    with pytest.raises(ValueError, match="no w_-"):        # too short a negative window
+        fit_negative_weight(1.0, 3.0, 2.0, 2.4, 2.5, 8.0, edm, sampler="ode")
