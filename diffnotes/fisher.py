@@ -165,7 +165,7 @@ def wilson_interval(successes, n: int, z: float = 1.96) -> tuple[float, float]:
     With :math:`\hat p = k/n`,
 
     .. math::
-        rac{\hat p + z^2/2n \pm z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}}{1 + z^2/n} ,
+        \frac{\hat p + z^2/2n \pm z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}}{1 + z^2/n} ,
 
     which, unlike :math:`\hat p \pm z\sqrt{\hat p(1-\hat p)/n}`, has non-zero width at
     :math:`\hat p \in \{0, 1\}` (at :math:`k = n` the lower end is :math:`n/(n + z^2)`).
