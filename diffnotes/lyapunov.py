@@ -357,7 +357,7 @@ def _popoviciu(width: float) -> float:
 def check_variance_bound(lo: float, hi: float, generator: torch.Generator, *,
                          n_laws: int = 2000, n_atoms: int = 6,
                          bound: Callable[[float], float] | None = None,
-                         tally: Tally | None = None) -> Tally:
+                         tally: Tally | None = None, strict: bool = True) -> Tally:
     r"""Check Popoviciu's inequality :math:`\operatorname{Var} X \le (b - a)^2/4` for random laws
     on :math:`[a, b]` = ``[lo, hi]``, the step of chapter 5's lemma "no expansion above half the
     diameter".
@@ -371,9 +371,13 @@ def check_variance_bound(lo: float, hi: float, generator: torch.Generator, *,
     to be strict (a gap above :math:`10^{-12}` relative) for every law with an atom strictly
     inside, the first family. A bound that is too small (:math:`(b - a)^2/5`, say) fails.
 
+    The strictness check cannot fail in practice: Dirichlet-weighted laws on ``n_atoms``
+    uniform atoms have variances far below :math:`w^2/4`. ``strict=False`` leaves it out, so that
+    a tally counts only the check that can fail.
+
     Returns
     -------
-    the tally (``tally`` or a new one), with 2 exact checks added.
+    the tally (``tally`` or a new one), with 2 exact checks added (1 with ``strict=False``).
     """
     if not (isinstance(lo, float | int) and isinstance(hi, float | int) and lo < hi):
         raise ValueError(f"need lo < hi; got lo = {lo!r}, hi = {hi!r}")
@@ -403,6 +407,8 @@ def check_variance_bound(lo: float, hi: float, generator: torch.Generator, *,
     tally.require(worst <= limit * (1 + 1e-12),
                   f"largest of {allv.numel()} variances on [{lo:g}, {hi:g}] = {worst:.6g} "
                   f"<= bound {limit:.6g}")
+    if not strict:
+        return tally
     tally.require(float(inner.max()) < limit * (1 - 1e-12),
                   f"strict for laws with atoms inside: largest {float(inner.max()):.6g} "
                   f"< {limit:.6g}")

@@ -368,6 +368,13 @@ def test_variance_bound_check_passes_and_is_strict_inside():
     assert tally.n_exact == 2
 
 
+def test_variance_bound_check_without_strictness_counts_one_check():
+    """strict=False (chapter 5) drops the check that cannot fail and keeps the one that can."""
+    assert check_variance_bound(-2.0, 5.0, _gen(30), strict=False).n_exact == 1
+    with pytest.raises(AssertionError, match="variances on"):
+        check_variance_bound(-2.0, 5.0, _gen(31), bound=lambda w: w**2 / 4.01, strict=False)
+
+
 @pytest.mark.parametrize("wrong", [lambda w: w**2 / 4.01, lambda w: w**2 / 8, lambda w: w / 4])
 def test_variance_bound_check_fails_with_a_wrong_bound(wrong):
     """The check can fail: a bound below (b - a)^2/4 (or of the wrong form) is exceeded by the
