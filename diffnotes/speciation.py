@@ -691,6 +691,9 @@ def two_class_phi(gamma, *, n_nodes: int = 8001, half_width: float = 12.0,
     wts[0] *= 0.5
     wts[-1] *= 0.5
     h = _binary_entropy_of_logit(2 * g + 2 * g.sqrt() * xi[None, :])
-    m1, m2 = h @ wts, (h**2) @ wts
-    phi = (m2 - m1**2).clamp_min(0.0).reshape(shape)
+    m1 = h @ wts
+    # the variance from h - log 2, so that at small gamma (Phi ~ gamma^2 / 2) it is not lost
+    # in the rounding of E h^2 - (E h)^2 ~ (log 2)^2 eps ~ 1e-16
+    hc = h - math.log(2.0)
+    phi = ((hc**2) @ wts - (hc @ wts) ** 2).clamp_min(0.0).reshape(shape)
     return (phi, m1.reshape(shape)) if return_mean else phi

@@ -414,3 +414,12 @@ def test_pathwise_entropy_rejects_bad_input():
         check_pathwise_variance(pair(3, 1.0), 1.0, proc, 100, draws=1)
     with pytest.raises(ValueError, match="s2"):
         two_class_conditional_entropy(3, 0.0, 1.0, proc)
+
+
+def test_two_class_phi_is_resolved_at_small_gamma():
+    """Phi(gamma) = gamma^2/2 (1 + O(gamma)) as gamma -> 0 (expand H_b(sig(a)) = log 2 - a^2/8
+    + O(a^4) with a = 2 gamma + 2 sqrt(gamma) xi). E h^2 - (E h)^2 would lose this in rounding
+    (~(log 2)^2 eps ~ 1e-16 against Phi ~ 5e-15 at gamma = 1e-7)."""
+    gam = torch.tensor([1e-7, 3e-7, 1e-6], dtype=torch.float64)
+    phi = two_class_phi(gam)
+    assert torch.allclose(phi, gam**2 / 2, rtol=1e-4, atol=0.0), phi / (gam**2 / 2)
