@@ -98,7 +98,7 @@ class TestSamples:
 class TestChoices:
     def test_above_one(self):
         assert check("ex-fi-above-one", "a")
-        assert "Gaussian data only" in str(check("ex-fi-above-one", "b"))
+        assert "log-concave" in str(check("ex-fi-above-one", "b"))
         assert "tangent" in str(check("ex-fi-above-one", "c"))
         assert "backwards" in str(check("ex-fi-above-one", "d"))
         assert check("ex-fi-above-one", "ac").status == "wrong"

@@ -89,9 +89,10 @@ RUBRIC_FI_ABOVE_ONE = [
     (2, "Sparse-sample case",
      "A noisy point between two samples 2a apart (a > t) has a split posterior with variance up "
      "to a², so ν ≈ a²/t² > 1: chapter 4's symmetry breaking between individual samples."),
-    (2, "Count unaffected",
-     "Both effects raise tangent eigenvalues, not normal ones, and F is exact, not sampled, so "
-     "the count inside the window is unchanged."),
+    (2, "What it does to the count",
+     "Both effects act on tangent eigenvalues, not normal ones, and F is exact, not sampled. The "
+     "same curvature effect lowers ν_tangent ≈ R/ρ below 1 on the convex side (ρ > R): that, "
+     "not ν > 1, is what makes some points undercount inside the window (S³, torus)."),
 ]
 
 register("ex-fi-above-one", Choice(
@@ -106,8 +107,9 @@ register("ex-fi-above-one", Choice(
              "surer than the noise allows",
     },
     hints={
-        "b": "the bound 1/t² holds for Gaussian data only; ν = t²λ(F) = Cov/t² exceeds 1 "
-             "whenever the posterior is wider than the noise, and F is exact here, not sampled",
+        "b": "the bound 1/t² holds only where J ⪯ 0 (Gaussian data, or any log-concave p_t), "
+             "not in general; ν = t²λ(F) = Cov/t² exceeds 1 whenever the posterior is wider "
+             "than the noise, and F is exact here, not sampled",
         "c": "both effects (the concave side of a curved manifold, a gap between two samples) "
              "raise tangent eigenvalues; the normal ones stay small inside the window",
         "d": "backwards: ν = Cov[x_0|x]/t² along the direction, so ν > 1 means a posterior "
