@@ -105,6 +105,7 @@ from .information import (
     gaussian_entropy_rate,
     immse_factor,
     max_bandwidth,
+    paired_kurtosis,
     posterior_concentration,
     train_denoiser,
 )
@@ -283,6 +284,7 @@ __all__ = [
     "mc_estimate",
     "mixture_gram",
     "normalized_fisher_spectrum",
+    "paired_kurtosis",
     "wilson_interval",
     "overlap_term_samples",
     "play",

@@ -6,6 +6,7 @@ seeds; deterministic comparisons use tolerances named per check.
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy import integrate
@@ -26,6 +27,7 @@ from diffnotes.information import (
     gaussian_entropy_rate,
     immse_factor,
     max_bandwidth,
+    paired_kurtosis,
     paired_z_test,
     posterior_concentration,
     train_denoiser,
@@ -192,6 +194,34 @@ def test_paired_z_test_reports_zero_and_rare_cases_as_skipped():
     # a real difference of means fails
     with pytest.raises(AssertionError):
         paired_z_test(a + 0.1, b, tally, label="shifted")
+
+
+def test_paired_kurtosis_against_numpy_and_the_normal_value():
+    g = _gen(21)
+    x = torch.randn(200_000, dtype=F64, generator=g)
+    assert abs(paired_kurtosis(x) - 3.0) < 0.05                  # normal: 3 (SE about 0.011)
+    y = np.random.default_rng(3).standard_t(5, 1000)
+    c = y - y.mean()
+    assert paired_kurtosis(torch.as_tensor(y)) == pytest.approx(
+        np.mean(c**4) / np.mean(c**2) ** 2, rel=1e-12)
+    assert paired_kurtosis(torch.ones(5, dtype=F64)) == 0.0
+    with pytest.raises(ValueError, match="diff"):
+        paired_kurtosis(torch.ones(1, dtype=F64))
+
+
+def test_paired_z_test_kurtosis_rule_skips_heavy_tails_only_when_asked():
+    g = _gen(22)
+    tally = Tally("kurtosis")
+    base = torch.randn(2000, dtype=F64, generator=g)
+    heavy = base.clone()
+    heavy[:30] *= 40.0                # thirty large paths: share of ten below half, kurtosis high
+    size = heavy.abs()
+    assert float(size.topk(10).values.sum()) <= 0.5 * float(size.sum())
+    assert paired_kurtosis(heavy) > 50
+    assert paired_z_test(heavy, torch.zeros_like(heavy), tally, max_kurtosis=50) is None
+    assert "kurtosis" in tally.skipped[-1]
+    assert paired_z_test(heavy, torch.zeros_like(heavy), tally) is not None   # default: off
+    assert paired_z_test(base, torch.zeros_like(base), tally, max_kurtosis=50) is not None
 
 
 # -- Monte Carlo estimators in higher dimension -------------------------------------------------
