@@ -107,9 +107,23 @@ class TestVPSphere:
     def test_right(self):
         assert check("ex-fp-vp-sphere", sp.log((d + R**2) / d) / 2)
         assert check("ex-fp-vp-sphere", sp.log(sp.sqrt(1 + R**2 / d)))
-        # and the divergence α²R² - dσ² of the VP process vanishes there (d = 64, R = 4)
-        t_c = 0.5 * math.log(1.25)
-        assert abs(math.exp(-2 * t_c) * 16 - 64 * (1 - math.exp(-2 * t_c))) < 1e-12
+        # the key's time is where the module's VP score divergence at the centre of the 2d
+        # points ±R e_i changes sign (d = 64, R = 4), computed without the key's algebra
+        from diffnotes.mixtures import GaussianMixture
+        from diffnotes.processes import VP
+
+        eye = torch.eye(64, dtype=torch.float64)
+        mix = GaussianMixture.delta(4.0 * torch.cat([eye, -eye]))
+        centre = torch.zeros(1, 64, dtype=torch.float64)
+        accepted = sp.log(1 + R**2 / d) / 2
+        assert check("ex-fp-vp-sphere", accepted)
+        t_c = float(accepted.subs({R: 4, d: 64}))
+
+        def div(t):
+            return mix.score_divergence(centre, t, VP()).item()
+
+        assert div(0.99 * t_c) > 0 > div(1.01 * t_c)
+        assert abs(div(t_c)) < 1e-9 * abs(div(0.5 * t_c))
 
     def test_key_mistakes(self):
         wrong("ex-fp-vp-sphere", R / sp.sqrt(d), "EDM critical time")
