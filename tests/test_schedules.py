@@ -307,6 +307,26 @@ def test_class_chi2_of_exact_samples_is_small():
     assert class_chi2(mix, x, 0.5, EDM()) < 30
 
 
+def test_class_chi2_mean_is_sum_of_responsibility_variances():
+    # two-sided: over repeats, E[n sum_k (pi_hat_k - pi_k)^2 / pi_k] = sum_k Var r_k / pi_k,
+    # with Var r_k from an independent large sample of responsibilities
+    edm, t = EDM(), 0.5
+    mix = GaussianMixture(torch.tensor([[-1.0], [1.0]], dtype=F64), torch.tensor([0.3, 0.7]),
+                          0.5)
+    g = generator(11, "cpu")
+    vals = torch.tensor([class_chi2(mix, mix.noised(t, edm).sample(400, g), t, edm)
+                         for _ in range(300)], dtype=F64)
+    r = mix.component_posterior(mix.noised(t, edm).sample(200000, generator(12, "cpu")),
+                                torch.tensor(t, dtype=F64), edm)
+    expected = float((r.var(0) / mix.weights).sum())
+    assert abs(float(vals.mean()) - expected) < 5 * float(vals.std() / math.sqrt(len(vals)))
+    # and it can fail: proportions off by 0.03 shift the mean by up to n * 4.3e-3 = 1.7
+    shifted = GaussianMixture(mix.means, torch.tensor([0.33, 0.67]), 0.5)
+    vals_s = torch.tensor([class_chi2(mix, shifted.noised(t, edm).sample(400, g), t, edm)
+                           for _ in range(300)], dtype=F64)
+    assert abs(float(vals_s.mean()) - expected) > 5 * float(vals_s.std() / math.sqrt(300))
+
+
 def test_validation():
     edm = EDM()
     prof = gaussian_profile(torch.ones(2, dtype=F64), LOG_R)
