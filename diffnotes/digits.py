@@ -59,6 +59,7 @@ __all__ = [
     "collapse_time_spectrum",
     "crossing_time",
     "exact_reverse_paths",
+    "paired_crossing_difference",
     "load_digits",
     "nearest_neighbour_ratio",
     "posterior_statistics",
@@ -389,6 +390,39 @@ def crossing_time(times, values, stderr, level: float, *, correlated: bool = Fal
     e0, e1 = abs(g0 * float(se[i])), abs(g1 * float(se[i + 1]))
     err = t_hat * ((e0 + e1) if correlated else math.hypot(e0, e1))
     return MCEstimate(t_hat, err, 0)
+
+
+def paired_crossing_difference(times, a, b, level: float, *, n_boot: int = 1000,
+                               generator: torch.Generator | None = None) -> MCEstimate:
+    r"""The difference :math:`\hat t_a - \hat t_b` of the times at which two curves measured
+    on the same samples cross ``level``, with a paired bootstrap error.
+
+    ``a`` and ``b`` are per-sample values ``(T, n)`` at the ``T`` ``times``: column ``i`` of
+    both belongs to the same sample (the same noisy state, or the same image at every time).
+    Each curve is the mean over its columns, and its crossing is :func:`crossing_time` of that
+    mean. The standard error is the spread of the difference over ``n_boot`` resamplings of the
+    columns, the same resampled columns for both curves and every time, so the positive
+    correlation of the two curves is kept (adding the two errors as independent overstates it).
+    ``n`` of the result is ``n_boot``. Raises ``ValueError`` on mismatched shapes or when a
+    curve does not cross ``level``.
+    """
+    a = torch.as_tensor(a, dtype=torch.float64)
+    b = torch.as_tensor(b, dtype=torch.float64)
+    ts = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] != ts.numel() or a.shape[1] < 2:
+        raise ValueError("a and b must be (T, n) of one shape with T = len(times), n >= 2")
+    if n_boot < 2:
+        raise ValueError("n_boot must be at least 2")
+    ones = torch.ones_like(ts)
+
+    def diff(cols):
+        return (crossing_time(ts, a[:, cols].mean(1), ones, level).value
+                - crossing_time(ts, b[:, cols].mean(1), ones, level).value)
+
+    n = a.shape[1]
+    boot = torch.tensor([diff(torch.randint(0, n, (n,), generator=generator))
+                         for _ in range(n_boot)], dtype=torch.float64)
+    return MCEstimate(diff(torch.arange(n)), float(boot.std()), n_boot)
 
 
 # -- the decision tree of the class means --------------------------------------------------------
