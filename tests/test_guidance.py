@@ -283,7 +283,8 @@ def test_fit_negative_weight_keeps_the_variance_of_its_sampler(v_c, v_u, window)
     _, v_cross = gaussian_guided_moments([0.0], v_c, [0.0], v_u, sched, edm, t_max, t_min,
                                          sampler="sde")
     assert v_cross > v_c
-    # the ODE closed form: w K(t_m, t_h) + w_- K(t_l, t_m) = 0, K by quadrature
+    # the defining formula re-typed: this checks only the log antiderivative of K against
+    # quadrature; the fit itself is checked against the moment ODE above
     from scipy.integrate import quad
     big_k = [quad(lambda t: 2 * t * (1 / (v_c + t * t) - 1 / (v_u + t * t)), a, b)[0]
              for a, b in ((window[1], window[2]), (window[0], window[1]))]
