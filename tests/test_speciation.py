@@ -37,10 +37,14 @@ from diffnotes.speciation import (
 F64 = torch.float64
 
 
-def pair(d, s2=0.0):
-    """Two equiprobable classes at +-sqrt(d) e_1 (variance s2 each)."""
-    u = torch.zeros(d, dtype=F64)
-    u[0] = 1.0
+def pair(d, s2=0.0, random_direction=False):
+    """Two equiprobable classes at +-sqrt(d) u (variance s2), u = e_1 or a seeded random unit."""
+    if random_direction:
+        u = torch.randn(d, dtype=F64, generator=torch.Generator().manual_seed(11))
+        u = u / u.norm()
+    else:
+        u = torch.zeros(d, dtype=F64)
+        u[0] = 1.0
     return GaussianMixture(torch.stack([math.sqrt(d) * u, -math.sqrt(d) * u]), None, s2)
 
 
@@ -92,11 +96,13 @@ def test_reduced_mc_matches_quadrature(gamma):
     check_mc(variance_estimate(h[0]), float(two_class_phi(gamma)), label=f"reduced {gamma}")
 
 
-@pytest.mark.parametrize("d", [3, 200])
-def test_direct_mc_matches_quadrature(d):
+@pytest.mark.parametrize("d, random_direction", [(3, False), (200, False), (200, True)])
+def test_direct_mc_matches_quadrature(d, random_direction):
+    # along e_1 only x_1 enters the class posterior; a random unit direction uses all of x
     proc = VP()
     t = 0.5 * math.log(1 + d / 1.3)  # gamma = 1.3, near the peak
-    h = class_entropy_samples(pair(d), t, proc, 20_000, generator(5, "cpu"), chunk_rows=3_000)
+    h = class_entropy_samples(pair(d, random_direction=random_direction), t, proc, 20_000,
+                              generator(5, "cpu"), chunk_rows=3_000)
     gamma = float(effective_snr(t, d, proc))
     assert gamma == pytest.approx(1.3)
     check_mc(variance_estimate(h), float(two_class_phi(gamma)), label=f"direct d={d}")
