@@ -330,19 +330,26 @@ def branching_times(paths: FixedPointPaths, tol: float = 1e-4) -> torch.Tensor:
     tensor ``(m, m)``, symmetric, ``inf`` for pairs that never merge on the grid and the
     smallest grid time on the diagonal.
     """
+    times, together, above = _coincidence(paths, tol)
+    first = (~above).sum(0)  # index of the first time of the all-together tail
+    inf = torch.full((), float("inf"), dtype=times.dtype, device=times.device)
+    return torch.where(first < times.shape[0], times[first.clamp_max(times.shape[0] - 1)], inf)
+
+
+def _coincidence(paths, tol):
+    """Ascending grid times ``(T,)``, which pairs coincide at each ``(T, m, m)``, and which
+    coincide at every grid time from that one upwards ``(T, m, m)``: the rule shared by
+    :func:`branching_times` and :func:`split_after_merge`."""
     if not isinstance(paths, FixedPointPaths):
         raise ValueError("paths must be a FixedPointPaths (from follow_fixed_points)")
     if not (isinstance(tol, float | int) and tol > 0):
         raise ValueError(f"tol must be positive; got {tol!r}")
     order = torch.argsort(paths.times)
     times, x = paths.times[order], paths.points[order]  # ascending, (T, m, d)
-    dist = torch.cdist(x, x)  # (T, m, m)
-    together = dist <= tol * float(x.norm(dim=-1).max().clamp_min(1e-12))
+    together = torch.cdist(x, x) <= tol * float(x.norm(dim=-1).max().clamp_min(1e-12))
     # together at every time from t upwards: reverse cumulative AND over the time axis
     above = together.flip(0).to(torch.int8).cumprod(0).flip(0).bool()
-    first = (~above).sum(0)  # index of the first time of the all-together tail
-    inf = torch.full((), float("inf"), dtype=times.dtype, device=times.device)
-    return torch.where(first < times.shape[0], times[first.clamp_max(times.shape[0] - 1)], inf)
+    return times, together, above
 
 
 def split_after_merge(paths: FixedPointPaths, tol: float = 1e-4) -> torch.Tensor:
@@ -365,13 +372,7 @@ def split_after_merge(paths: FixedPointPaths, tol: float = 1e-4) -> torch.Tensor
     bool tensor ``(m, m)``, symmetric: ``True`` where paths ``i`` and ``j`` coincide at some
     grid time and do not coincide at some larger grid time (all ``False`` for a tree).
     """
-    if not isinstance(paths, FixedPointPaths):
-        raise ValueError("paths must be a FixedPointPaths (from follow_fixed_points)")
-    if not (isinstance(tol, float | int) and tol > 0):
-        raise ValueError(f"tol must be positive; got {tol!r}")
-    x = paths.points[torch.argsort(paths.times)]  # ascending, (T, m, d)
-    together = torch.cdist(x, x) <= tol * float(x.norm(dim=-1).max().clamp_min(1e-12))
-    above = together.flip(0).to(torch.int8).cumprod(0).flip(0).bool()
+    _, together, above = _coincidence(paths, tol)
     return (together & ~above).any(0)
 
 
