@@ -129,7 +129,8 @@ RUBRIC_FI_THRESHOLD = [
      " − ν ≈ t²/ℓ below, ν ≈ ℓ/t² above)."),
     (2, "Threshold 0.1",
      "Counts weak directions: curvature lifts a normal ν above 0.1 at a smaller t than above "
-     "1/2, so the window closes at smaller t (it slides to smaller t and narrows)."),
+     "1/2, so the window closes at smaller t (the sphere's window slides to smaller t; only "
+     "the circle's, which opens at the same t, narrows)."),
     (3, "Threshold 0.9",
      "Demands a posterior almost as wide as the noise, which discreteness (ν ≈ 1 − O(h²/t²)) and "
      "curvature scatter (±2t/R) spoil: the window shrinks or vanishes."),
