@@ -162,12 +162,15 @@ RUBRIC_SP_EXPLAIN = [
      "Not a discretisation artefact (the exact SDE has the same noise), not noise in h (the class"
      " posterior is exact), and rising paths end in both classes."),
     (2, "Autoregressive models",
-     "Revealed tokens are never un-revealed, so a path cannot undo a decision already made, "
-     "whereas here an almost-committed path can become ambiguous again."),
+     "The entropy of the tokens not yet revealed can rise along a path (after a surprising "
+     "token), but revealed tokens are never un-revealed, so a path cannot undo a decision "
+     "already made, whereas here an almost-committed path can become ambiguous again."),
     (3, "Where V peaks",
      "V measures heterogeneity: at γ ≪ 1 every path is ambiguous, at γ ≫ 1 every path has "
      "decided, at γ = O(1) paths are split; the rate of the mean measures how fast the typical "
-     "path decides and peaks elsewhere."),
+     "path decides, a different quantity, but for two classes it peaks close to γ* (in VP time "
+     "a small fraction of the peak's width apart), so the two put the decision at practically "
+     "the same time."),
 ]
 
 register(
