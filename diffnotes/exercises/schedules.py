@@ -154,8 +154,8 @@ register(
             "a": "The entropy profile is a Monte Carlo estimate, and its noise misplaces the "
                  "few grid points.",
             "b": "Where H barely changes (large r for these data) entropic time puts almost no "
-                 "points, so with a few steps the first step jumps from r_max to r of the order "
-                 "of the data's scale; the score there is evaluated far from where the noised "
+                 "points, so with a few steps the first step jumps from r_max to r below the "
+                 "scale of the data; the score there is evaluated far from where the noised "
                  "data lie, and the long step multiplies that error. The weight r of the "
                  "rescaled time moves points back to large r.",
             "c": "Entropic time depends on the forward process, and the EDM is the wrong "
