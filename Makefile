@@ -2,12 +2,13 @@
 # `book/` is also a folder, so every target is phony.
 .PHONY: book test lint pytest execute venv clean help bench bench-quick notebooks \
         notebooks-check student instructor colab-test colab-check figures site-test \
-        notebook-test pdf colab-pins reader-check assignments grade-test prose-check
+        notebook-test pdf colab-pins reader-check assignments grade-test prose-check wheel
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+VENV_COLAB := .venv-colab
 JB_FLAGS := -W --keep-going
 
 help:
@@ -18,7 +19,9 @@ help:
 	@echo "make student     solution-free notebooks in _build/student (instructor: with solutions)"
 	@echo "make notebook-test  every exported notebook rendered by nbconvert, checked in Chromium"
 	@echo "make pdf         _build/pdf/book.pdf printed from _build/html by Chromium"
-	@echo "make colab-test  run every chapter's .ipynb in a Colab-like venv (.venv-colab)"
+	@echo "make execute     run every page once in the Colab-like venv (.venv-colab), build the site"
+	@echo "make wheel       sdist and wheel in _build/dist, twine check, release contents check"
+	@echo "make colab-test  run the student notebooks in the Colab-like venv (.venv-colab)"
 	@echo "make site-test   page weight, internal links, every page in headless Chromium"
 	@echo "make assignments graded assignments (otter-grader) in _build/assignments/<chapter>/"
 	@echo "make grade-test  otter run on them: solutions full marks, untouched zero, wrong answers"
@@ -40,16 +43,31 @@ book: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 # Two workers (pytest-xdist), one thread each: the tests are small and mostly single-threaded,
 # so the two cores halve the time; more threads per worker would oversubscribe them.
 pytest: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
 
-# Forced execution: the execution cache is dropped so every chapter runs from scratch.
-execute: $(STAMP)
-	rm -rf _build/.jupyter_cache
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+# The release's artefacts (issue 26): sdist and wheel, built once from pyproject.toml (the one
+# version), checked by twine. The Colab-like runs install this wheel, not the checkout.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+WHEEL   := _build/dist/diffnotes-$(VERSION)-py3-none-any.whl
+wheel: $(STAMP)
+	rm -rf _build/dist && mkdir -p _build
+	$(BIN)/python -m build --outdir _build/dist . > _build/wheel.log 2>&1 || { cat _build/wheel.log; exit 1; }
+	$(BIN)/twine check --strict _build/dist/*
+	$(BIN)/python tools/release_check.py $(WHEEL)
+
+$(WHEEL):
+	$(MAKE) --no-print-directory wheel
+
+# Forced execution (issue 31): every page runs once, from scratch, in the Colab-like venv (two at
+# a time, one thread each, the package installed from the wheel by the page's install cell), and
+# the site is built from those outputs (tools/execute_book.py).
+execute: $(STAMP) $(VENV_COLAB)/.installed-stamp $(WHEEL)
+	$(BIN)/python tools/execute_book.py --wheel $(WHEEL) --jobs 2
 
 # Benchmarks (issue 9): the full run writes benchmarks/RESULTS.md and prints its tables; the
 # quick run is a smoke test (seconds) that writes nothing.
@@ -86,8 +104,7 @@ instructor: $(STAMP)
 	$(BIN)/python tools/notebooks.py student --solutions
 
 # A Colab-like venv: Colab's versions of the packages the chapters use (requirements-colab.txt),
-# without diffnotes; each notebook's first cell installs it from this checkout, as in Colab.
-VENV_COLAB := .venv-colab
+# without diffnotes; each notebook's first cell installs it (make test: from the built wheel).
 # Made afresh whenever the pins change, so that nothing of an older pin set stays behind.
 $(VENV_COLAB)/.installed-stamp: requirements-colab.txt
 	rm -rf $(VENV_COLAB)
@@ -99,8 +116,10 @@ $(VENV_COLAB)/.installed-stamp: requirements-colab.txt
 # Runs the reader notebooks (book/*.ipynb) and the student ones (notebooks/student/); a cell
 # may take ten times its recorded time (colab/cell_times.json), a notebook three times its
 # page's budget: a stall fails the run and names the cell (tools/colab_test.py).
-colab-test: $(VENV_COLAB)/.installed-stamp
-	$(VENV_COLAB)/bin/python tools/colab_test.py
+# In make test only the student notebooks: the reader notebooks' code is the pages' own, run once
+# by `make execute` in this same venv (tests/test_notebooks.py checks that the code is the same).
+colab-test: $(VENV_COLAB)/.installed-stamp $(WHEEL)
+	$(VENV_COLAB)/bin/python tools/colab_test.py --student-only --source $(abspath $(WHEEL))
 
 # requirements-colab.txt, written from Colab's published freeze (colab/pip-freeze.txt).
 colab-pins:
@@ -139,16 +158,16 @@ pdf: $(STAMP)
 assignments: $(STAMP)
 	$(BIN)/python tools/assignments.py build
 
-grade-test: assignments
-	$(BIN)/python tools/assignments.py grade --jobs 1
+grade-test: assignments $(WHEEL)
+	$(BIN)/python tools/assignments.py grade --jobs 1 --wheel $(WHEEL)
 
 # make test runs its stages one by one (tools/stages.py) and prints each stage's wall time; the
 # Colab-like venv is built in the background meanwhile (it mostly unpacks wheels); the graded
 # assignments are built and graded beside the Colab-like run (A+B: at the same time).
-TEST_STAGES := lint notebooks-check prose-check pytest bench-quick execute site-test notebook-test pdf \
-               student colab-test+grade-test
+TEST_STAGES := lint notebooks-check prose-check wheel pytest bench-quick execute site-test \
+               notebook-test pdf student colab-test+grade-test
 test: $(STAMP)
-	@$(BIN)/python tools/stages.py --background $(VENV_COLAB)/.installed-stamp:colab-test+grade-test \
+	@$(BIN)/python tools/stages.py --background $(VENV_COLAB)/.installed-stamp:execute \
 	    $(TEST_STAGES)
 
 # Only the reader-first check of the built chapters (tools/reader_check.py); part of site-test.

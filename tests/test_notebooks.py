@@ -6,6 +6,7 @@ import sys
 import types
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +36,28 @@ def test_only_the_first_code_cell_installs(page):
         assert not re.search(r"pip\s+install|%pip|!pip|conda\s+install", source), source[:200]
 
 
-def run_install_cell(monkeypatch, in_colab: bool):
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_reader_notebook_runs_the_code_the_book_runs(page):
+    """make test executes the pages once (tools/execute_book.py) and not the reader notebooks:
+    that is a run of the reader notebook only while its code cells are the page's, in order,
+    as the book's build reads them (a ``# @title`` line, a comment, aside)."""
+    import execute_book
+
+    book = [c.source for c in execute_book.read_page(page).cells if c.cell_type == "code"]
+    saved = nbformat.read(page.with_suffix(".ipynb"), as_version=4)
+    reader = [re.sub(r"\A# @title [^\n]*\n", "", c.source)
+              for c in saved.cells if c.cell_type == "code"]
+    assert reader == book
+
+
+def run_install_cell(monkeypatch, in_colab: bool, returncode: int = 0):
     calls = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append((a, k)))
+
+    def fake_run(*a, **k):
+        calls.append((a, k))
+        return types.SimpleNamespace(returncode=returncode)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
     if in_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
@@ -52,13 +72,29 @@ def test_install_cell_does_nothing_outside_colab(monkeypatch):
 
 
 def test_install_cell_pins_the_release_and_upgrades_nothing(monkeypatch):
+    """The release from PyPI by version (no repository URL, no tag), without dependencies."""
     calls = run_install_cell(monkeypatch, in_colab=True)
     assert len(calls) == 1
     (cmd,), kwargs = calls[0]
     cfg = notebooks.config()
     assert cmd[1:5] == ["-m", "pip", "install", "-q"] and "--no-deps" in cmd
-    assert cmd[-1] == f"git+{cfg['url']}@v{cfg['version']}"
-    assert "--upgrade" not in cmd and "-U" not in cmd and kwargs == {"check": True}
+    assert cmd[-1] == f"diffnotes=={cfg['version']}"
+    assert "--upgrade" not in cmd and "-U" not in cmd and kwargs == {}
+
+
+def test_install_cell_says_what_to_do_when_pip_fails(monkeypatch):
+    with pytest.raises(RuntimeError, match=r"could not install diffnotes==.*DIFFNOTES_SOURCE"):
+        run_install_cell(monkeypatch, in_colab=True, returncode=1)
+
+
+def test_install_cell_takes_the_override(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or
+                        types.SimpleNamespace(returncode=0))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setenv("DIFFNOTES_SOURCE", "/tmp/some.whl")
+    exec(notebooks.install_cell_source(), {})
+    assert calls[0][0][-1] == "/tmp/some.whl"
 
 
 def test_one_place_holds_the_repository():

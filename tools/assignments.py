@@ -37,6 +37,7 @@ import ast
 import builtins
 import concurrent.futures
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -337,7 +338,7 @@ def master_notebook(md: Path) -> tuple[nbformat.NotebookNode, dict]:
     config = {
         "name": name,
         # what the grading image installs on top of otter (Gradescope): the book's release
-        "requirements": [f"diffnotes @ git+{release['url']}@v{release['version']}"],
+        "requirements": [f"diffnotes=={release['version']}"],
         "init_cell": False,
         "check_all_cell": False,
         "export_cell": False,
@@ -474,14 +475,18 @@ def build(out: Path = OUT, names: list[str] | None = None) -> dict[str, dict]:
 # Grading with otter's own runner
 
 
-def otter_run(autograder: Path, notebook: Path, workdir: Path) -> dict:
-    """Grade ``notebook`` with ``otter run`` (no Docker); the results JSON, plus ``seconds``."""
+def otter_run(autograder: Path, notebook: Path, workdir: Path,
+              wheel: Path | None = None) -> dict:
+    """Grade ``notebook`` with ``otter run`` (no Docker); the results JSON, plus ``seconds``.
+    With ``wheel``, the grading kernel imports diffnotes from that wheel (it is first on the
+    kernel's ``PYTHONPATH``), not from the checkout."""
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    env = None if wheel is None else dict(os.environ, PYTHONPATH=str(wheel.resolve()))
     # --debug: an error in any cell fails the run (otter otherwise grades past it)
     run = subprocess.run([str(BIN / "otter"), "run", "--debug", "--no-logo", "-a", str(autograder),
                           "-o", str(workdir), str(notebook)], capture_output=True, text=True,
-                         cwd=workdir)
+                         cwd=workdir, env=env)
     results = workdir / "results.json"
     if run.returncode != 0 or not results.exists():
         raise RuntimeError(f"otter run failed on {notebook}:\n{run.stdout[-3000:]}\n"
@@ -568,9 +573,37 @@ def _varies(label: str) -> bool:
     return bool(getattr(exercise(label), "varies", False))
 
 
-def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2) -> list[str]:
+def requirement_problems(out: Path, names: list[str] | None, wheel: Path) -> list[str]:
+    """Each autograder zip's requirements name diffnotes by the wheel's version, and that
+    requirement resolves to the wheel alone (pip, no index, the wheel's folder as the only
+    source): what Gradescope installs is what was graded here."""
+    import zipfile
+
+    version = wheel.name.split("-")[1]
+    found = []
+    for p in chapters(names):
+        with zipfile.ZipFile(out / p.stem / "autograder" / "autograder.zip") as z:
+            reqs = z.read("requirements.txt").decode() if "requirements.txt" in z.namelist() \
+                else ""
+        lines = [ln.strip() for ln in reqs.splitlines() if "diffnotes" in ln]
+        if lines != [f"diffnotes=={version}"]:
+            found.append(f"{p.stem}: autograder requirements name diffnotes as {lines}, not "
+                         f"diffnotes=={version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run([str(BIN / "python"), "-m", "pip", "download", "-q", "--no-deps",
+                              "--no-index", "--find-links", str(wheel.parent), "-d", tmp,
+                              f"diffnotes=={version}"], capture_output=True, text=True)
+        got = sorted(Path(tmp).iterdir())
+        if run.returncode != 0 or [g.name for g in got] != [wheel.name]:
+            found.append(f"diffnotes=={version} does not resolve to {wheel.name}: "
+                         f"{run.stderr[-500:]}")
+    return found
+
+
+def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2,
+          wheel: Path | None = None) -> list[str]:
     """The three grading runs on the built assignments; returns the failures (empty: all
-    passed) and prints one line per run."""
+    passed) and prints one line per run. With ``wheel``, every run grades against it."""
     summaries = {p.stem: json.loads((out / p.stem / "questions.json").read_text())
                  for p in chapters(names)}
     plan = wrong_plan(summaries) if names is None else {}
@@ -606,7 +639,7 @@ def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2) -> lis
         i, (chapter, what, nb, expected) = i_run
         try:
             res = otter_run(out / chapter / "autograder" / "autograder.zip", nb,
-                            tmp / f"run{i}")
+                            tmp / f"run{i}", wheel)
         except RuntimeError as err:
             return f"FAIL {chapter} {what}: {err}"
         got = question_scores(res)
@@ -619,7 +652,9 @@ def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2) -> lis
             return f"FAIL {line}: (got, expected) per question {bad}"
         return "ok   " + line
 
-    failures = []
+    failures = [] if wheel is None else requirement_problems(out, names, wheel)
+    for line in failures:
+        print("FAIL " + line)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         for line in pool.map(one, enumerate(runs)):
             print(line, flush=True)
@@ -638,13 +673,15 @@ def main(argv=None) -> int:
         p.add_argument("chapters", nargs="*")
         if cmd == "grade":
             p.add_argument("--jobs", type=int, default=2, help="grading runs at once")
+            p.add_argument("--wheel", type=Path, default=None,
+                           help="grade against this built wheel (make test: _build/dist)")
     args = parser.parse_args(argv)
     t0 = time.time()
     if args.command == "build":
         build(args.out, args.chapters or None)
         print(f"built in {time.time() - t0:.1f} s")
         return 0
-    failures = grade(args.out, args.chapters or None, args.jobs)
+    failures = grade(args.out, args.chapters or None, args.jobs, args.wheel)
     print(f"graded in {time.time() - t0:.1f} s: "
           + ("all as expected" if not failures else f"{len(failures)} run(s) FAILED"))
     return 1 if failures else 0

@@ -28,7 +28,12 @@ It also fails when a cell fails, when the venv's pinned packages are not Colab's
 the install cell changed any other installed package. Times per notebook and per cell go to
 stdout and to ``_build/colab_test.json``.
 
-    python tools/colab_test.py [NOTEBOOK ...] [--record] [--no-student]
+With ``--jobs N`` it runs N notebooks at once, each in a kernel of its own (the install cell
+runs alone first); ``--save DIR`` keeps the executed notebooks: ``tools/execute_book.py``
+executes the book's pages this way and builds the site from what it saved.
+
+    python tools/colab_test.py [NOTEBOOK ...] [--record] [--no-student] [--student-only]
+                               [--jobs N] [--save DIR] [--cwd DIR] [--source WHEEL]
 """
 
 from __future__ import annotations
@@ -119,8 +124,9 @@ def _describe(index: int, source: str) -> str:
 
 
 def run_notebook(path: Path, kernel: str, normal: dict[str, float], wall_limit: float,
-                 cwd: Path | None = None) -> Run:
-    """Execute one notebook under the per-cell and per-notebook limits.
+                 cwd: Path | None = None, save: Path | None = None) -> Run:
+    """Execute one notebook under the per-cell and per-notebook limits; with ``save`` (a
+    folder), write the executed notebook there under its own name when it passed.
 
     Never raises for the notebook's own failures: they come back in ``Run.status``.
     """
@@ -186,6 +192,9 @@ def run_notebook(path: Path, kernel: str, normal: dict[str, float], wall_limit: 
         else:
             run.status = f"FAILED: {type(err).__name__} in {where}: {str(err)[-1500:]}"
     run.seconds = time.perf_counter() - start
+    if save is not None and run.ok:
+        save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, save / path.name)
     return run
 
 
@@ -241,6 +250,47 @@ def record_from(path: Path) -> int:
     return 0
 
 
+def install_alone(first: Path, kernel: str, tmp: Path) -> Run:
+    """Run the install cell (the first code cell of ``first``) alone, in a kernel of its own."""
+    nb = nbformat.read(first, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    one = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell.source)],
+                                   metadata=nb.metadata)
+    path = tmp / "install_cell.ipynb"
+    nbformat.write(one, path)
+    return run_notebook(path, kernel, {}, INSTALL_S)
+
+
+def _one(item):
+    path, kernel, normal, limit, cwd, save = item
+    return run_notebook(path, kernel, normal, limit, cwd=cwd, save=save)
+
+
+def run_many(notebooks: list[Path], kernel: str, normal: dict[str, float], args) -> list[Run]:
+    """Every notebook, ``args.jobs`` at a time (each its own process and kernel), printing one
+    line per notebook in the order given."""
+    import concurrent.futures
+    import multiprocessing
+
+    items = [(p, kernel, normal, NOTEBOOK_FACTOR * page_budget(p) + INSTALL_S,
+              args.cwd, args.save) for p in notebooks]
+    runs = []
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=max(1, args.jobs),
+            mp_context=multiprocessing.get_context("fork")) as pool:
+        for (path, *_, limit, _cwd, _save), run in zip(items, pool.map(_one, items),
+                                                       strict=True):
+            runs.append(run)
+            rel = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) \
+                else path
+            slowest = max(run.cells, key=lambda c: c["seconds"], default=None)
+            note = (f" (slowest: code cell {slowest['cell']}, {slowest['seconds']:.1f} s)"
+                    if slowest else "")
+            print(f"{str(rel):48s} {run.seconds:7.1f} s / {limit:4.0f} s  {run.status}"
+                  f"{note if run.ok else ''}", flush=True)
+    return runs
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -258,11 +308,26 @@ def main(argv=None) -> int:
                         help="skip the check that the venv has Colab's versions (Colab's own "
                              "image, make colab-check)")
     parser.add_argument("--source", default=str(ROOT),
-                        help="what the install cell installs (default: this checkout)")
+                        help="what the install cell installs (default: this checkout; make "
+                             "test gives the wheel it built)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks at once, each in its own kernel (the install cell "
+                             "then runs alone first)")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="write each executed notebook that passed into this folder")
+    parser.add_argument("--cwd", type=Path, default=None,
+                        help="the folder each notebook runs in (default: its own)")
+    parser.add_argument("--report", type=Path, default=ROOT / "_build" / "colab_test.json",
+                        help="where the times and statuses go (JSON)")
+    parser.add_argument("--student-only", action="store_true",
+                        help="run the student notebooks only (make test: the reader notebooks' "
+                             "code is the book's, run by tools/execute_book.py)")
     args = parser.parse_args(argv)
     if args.record_from:
         return record_from(args.record_from)
     notebooks = args.notebooks or default_notebooks(student=not args.no_student)
+    if args.student_only and not args.notebooks:
+        notebooks = sorted((ROOT / "notebooks" / "student").glob("*.ipynb"))
     if not notebooks:
         print("no notebooks found under book/ (run `make notebooks`)")
         return 1
@@ -289,19 +354,21 @@ def main(argv=None) -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
         kernel = kernel_env(Path(tmp))
-        for path in notebooks:
-            limit = NOTEBOOK_FACTOR * page_budget(path) + INSTALL_S
-            run = run_notebook(path, kernel, normal, limit)
-            runs.append(run)
-            rel = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) \
-                else path
-            slowest = max(run.cells, key=lambda c: c["seconds"], default=None)
-            note = (f" (slowest: code cell {slowest['cell']}, {slowest['seconds']:.1f} s)"
-                    if slowest else "")
-            print(f"{str(rel):48s} {run.seconds:7.1f} s / {limit:4.0f} s  {run.status}"
-                  f"{note if run.ok else ''}", flush=True)
+        if args.jobs > 1:
+            # Notebooks at once would run their install cells at once, two pip processes
+            # writing one site-packages: the install cell (the same in every notebook, see
+            # tools/notebooks.py check) runs alone first; the notebooks' own then find
+            # diffnotes installed and change nothing (checked below, as for any run).
+            run = install_alone(notebooks[0], kernel, Path(tmp))
+            print(f"{'install cell (alone, before ' + str(args.jobs) + ' at once)':48s} "
+                  f"{run.seconds:7.1f} s  {run.status}", flush=True)
             if not run.ok:
-                failed.append(str(rel))
+                failed.append("install cell")
+        if not failed or args.jobs == 1:
+            runs = run_many(notebooks, kernel, normal, args)
+        for run in runs:
+            if not run.ok:
+                failed.append(run.name)
 
     after = _freeze()
     if "diffnotes" not in after:
@@ -315,8 +382,8 @@ def main(argv=None) -> int:
         failed.append("environment")
         print(f"FAILED: the install cell changed installed packages: {changed}")
 
-    out = ROOT / "_build" / "colab_test.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.report
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"python": sys.version.split()[0], "packages": before,
                                "notebooks": {r.name: {"seconds": round(r.seconds, 1),
                                                       "status": r.status, "cells": r.cells}

@@ -49,18 +49,23 @@ import export  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 INSTALL_TEMPLATE = '''\
-# Colab only: install diffnotes {version}, the release this page was built with. Elsewhere this
-# cell does nothing. --no-deps: nothing that Colab ships is upgraded.
+# Colab only: install diffnotes {version} from PyPI, the release this page was built with.
+# Elsewhere this cell does nothing. --no-deps: nothing that Colab ships is upgraded.
 import os
 import sys
 
 if "google.colab" in sys.modules:
     import subprocess
 
-    source = os.environ.get("DIFFNOTES_SOURCE",  # a fork, a branch or a local checkout
-                            "git+{url}@v{version}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", source],
-                   check=True)'''
+    # DIFFNOTES_SOURCE: anything pip installs instead (a fork, a branch, a wheel, a checkout)
+    source = os.environ.get("DIFFNOTES_SOURCE", "diffnotes=={version}")
+    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", source]
+                      ).returncode != 0:
+        raise RuntimeError(
+            f"pip could not install {{source}}. Check that the runtime is online (Runtime > "
+            "Disconnect and delete runtime, then run this cell again). To install from "
+            "GitHub instead, set os.environ['DIFFNOTES_SOURCE'] = "
+            "'git+{url}@v{version}' above this line.")'''
 
 READER_BANNER = """\
 This notebook is the book's page {page}, exported for Colab and Jupyter: theorem, equation

@@ -100,6 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     for stage, seconds, state in rows:
         print(f"  {stage:16s} {seconds:7.1f} s  {state}")
     print(f"  {'total':16s} {total:7.1f} s  ({total / 60:.1f} min)")
+    shares = ROOT / "_build" / "execute_shares.json"
+    if "execute" in ran and shares.is_file():
+        data = json.loads(shares.read_text())
+        pages = data["pages"]
+        whole = sum(p["seconds"] for p in pages) or 1.0
+        print(f"\nexecute: each page once, {data['jobs']} at a time, {data['wall_seconds']:.0f} s "
+              "wall:")
+        for p in pages:
+            print(f"  {p['page']:28s} {p['seconds']:7.1f} s  {100 * p['seconds'] / whole:5.1f} % "
+                  f"of the stage's page time, {100 * p['seconds'] / p['budget_s']:5.1f} % of its "
+                  f"{p['budget_s']:.0f} s budget")
     out = ROOT / "_build" / "test_stages.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"stages": [{"stage": s, "seconds": round(t, 1), "status": st}
