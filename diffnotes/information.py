@@ -404,8 +404,10 @@ def coherence(points) -> float:
 
     For points of common norm :math:`r`, :math:`|\operatorname{tr}\mathrm{Cov}[x_0|x_t] -
     r^2(1 - Q)| \le \mu\,r^2(1 - Q)` (chapter 3): :math:`\mu` bounds the relative error of the
-    orthogonal approximation (eq. 24-29). Random Gaussian points have
-    :math:`\mu \approx \sqrt{4\log K/d}`.
+    orthogonal approximation (eq. 24-29). For random Gaussian points :math:`\mu` shrinks like
+    :math:`\sqrt{\log K/d}`; the extreme-value estimate :math:`\sqrt{2\log(K(K-1))/d}` for the
+    largest of :math:`K(K-1)/2` cosines of spread :math:`1/\sqrt d` is an upper-order estimate
+    that overshoots at small :math:`K`.
     """
     y = as_points("points", points)
     if y.shape[0] < 2:

@@ -62,8 +62,9 @@ RUBRIC_IT_EXPLAIN = [
      "States t L(θ, t) = Ḣ(t) + t E‖s_θ − s‖² (thm-it-loss), the second term non-negative for "
      "every θ."),
     (3, "Why no optimiser goes below",
-     "The floor Ḣ is the posterior variance of x_0 given x_t, irreducible because the noise "
-     "target ε is not a function of x_t; only Monte Carlo error of a single estimate can dip "
+     "The floor Ḣ = E tr Cov[x_0|x_t]/t³ is set by the posterior variance of x_0 given x_t "
+     "(proportional to it, not equal), irreducible because the noise target ε is not a "
+     "function of x_t; only Monte Carlo error of a single estimate can dip "
      "below."),
     (2, "What the area measures",
      "The area between the curves is the model's t-weighted score-matching error ∫ t E‖s_θ − s‖² "
@@ -79,9 +80,9 @@ register("ex-it-explain", Choice(
     {
         "a": "Yes: the gap is optimisation error, and a perfect optimiser drives t L(θ, t) to "
              "zero, far below Ḣ(t).",
-        "b": "No: t L(θ, t) = Ḣ(t) + t E|s_θ - s|² for every θ; the floor Ḣ is the posterior "
-             "variance of x_0 given x_t, which no model removes, and the area between the "
-             "curves is the model's t-weighted score-matching error.",
+        "b": "No: t L(θ, t) = Ḣ(t) + t E|s_θ - s|² for every θ; the floor Ḣ = E tr Cov/t³ is "
+             "set by the posterior variance of x_0 given x_t, which no model removes, and the "
+             "area between the curves is the model's t-weighted score-matching error.",
         "c": "Yes: a large enough network can learn to predict ε from x_t exactly, so the "
              "loss, and t L with it, can fall below Ḣ.",
         "d": "No, but only because her network is too small: the true score s itself reaches "
@@ -91,7 +92,7 @@ register("ex-it-explain", Choice(
         "a": "the denoising loss has an irreducible part: ε is not a function of x_t, so even "
              "the true score leaves the posterior variance, t L ≥ Ḣ for every θ",
         "c": "ε cannot be predicted from x_t: given x_t, x_0 (and with it ε) is still "
-             "uncertain, and that posterior variance is exactly the floor Ḣ",
+             "uncertain, and that posterior variance sets the floor Ḣ = E tr Cov/t³",
         "d": "the true score attains the floor exactly, t L(s, t) = Ḣ(t) (equality iff s_θ = "
              "s); no model does better, whatever its size",
     },
