@@ -115,5 +115,5 @@ class TestChoices:
         assert check("ex-ly-bandwidth", "b")
         assert "fixed point" in str(check("ex-ly-bandwidth", "a"))
         assert "peaks" in str(check("ex-ly-bandwidth", "c"))
-        assert "sub-critical" in str(check("ex-ly-bandwidth", "d"))
+        assert "a/√d" in str(check("ex-ly-bandwidth", "d"))
         assert check("ex-ly-bandwidth", "bd").status == "wrong"

@@ -64,13 +64,13 @@ register("ex-fp-three-points", Number(
     mistakes=[
         (0.5, "0.5 is half the distance between neighbours, where an isolated pair would "
               "branch in a pitchfork (and the first time past the transition on a coarse "
-              "grid); the outer modes vanish slightly earlier, in a saddle-node: refine the "
-              "grid below 0.5",
+              "grid); the outer modes vanish at a slightly smaller t, in a saddle-node: refine "
+              "the grid below 0.5",
               "the result of a simpler configuration than this one"),
         (math.sqrt(2 / 3), "√(2/3) is the standard deviation of the data, the critical time "
                            "t_c² = R²/d of the sphere; but here the centre point keeps the "
-                           "origin stable at every t, and the outer modes vanish earlier, by "
-                           "merging with the saddles",
+                           "origin stable at every t, and the outer modes vanish at a smaller "
+                           "t, by merging with the saddles",
                            "the result of a simpler configuration than this one"),
         (1.0, "t = 1 is the pitchfork of the two outer points alone; the middle point "
               "changes the picture: the outer modes merge with saddles between them and the "

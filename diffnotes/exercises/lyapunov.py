@@ -133,8 +133,9 @@ RUBRIC_LY_MEDIAN = [
      " around the symmetric hyperplane."),
     (3, "Why the fraction is small",
      "A sample x_1 = ±a + tε lies in the slab only if the noise carried it most of the way "
-     "across, improbable once t < a: most samples have already chosen, so the median stays "
-     "negative."),
+     "across. That probability vanishes at t = a, is not small just below a, and is small only "
+     "well below a; but it stays below one quarter at every t, so most samples have already "
+     "chosen and the median stays negative."),
     (2, "d = 1000",
      "Nothing changes: J along e_1 depends on x_1 alone and the added directions carry κ = −1, so"
      " the fraction is the same."),
@@ -192,12 +193,13 @@ register("ex-ly-bandwidth", Choice(
              "point",
     },
     hints={
-        "a": "no: ∇·s can be zero or positive at a point, e.g. at a symmetric fixed point "
-             "below t_c; only its average is forced to be negative",
+        "a": "no: ∇·s can be zero or positive at a point, e.g. at the symmetric fixed point "
+             "of two points ±a e_1 in d dimensions once t < a/√d (in one dimension, at every t "
+             "below t_c); only its average is forced to be negative",
         "c": "D̃ ≥ 0 is positive at the critical times, and t²D̃ = tḢ peaks just below "
              "each of them: it does not vanish there",
-        "d": "locally the data part can win (that is the sub-critical phase with expanding "
-             "directions); it is the average over p_t that cannot balance",
+        "d": "locally the data part can win (at the symmetric fixed point of two points ±a e_1 "
+             "once t < a/√d); it is the average over p_t that cannot balance",
     },
 ), chapter=CHAPTER, kind="explain",
          minutes=20, difficulty="challenging", rubric=RUBRIC_LY_BANDWIDTH)
