@@ -7,11 +7,16 @@ registers the value with :func:`myst_nb.glue` without displaying it; anywhere el
 plain Jupyter, a script) myst-nb is absent and :func:`glue` prints one line ``key = value``, so
 the reader of a notebook sees the number the text refers to below the cell that made it (the
 exported notebooks write each glued number as its key in code, e.g. ```et-hier-drop90```).
+``make test`` executes the pages in a Colab-like venv without myst-nb and builds the site from
+those outputs (``tools/execute_book.py``); it sets ``DIFFNOTES_GLUE=record``, and :func:`glue`
+then writes myst-nb's own glue record (a display output under the
+``application/papermill.record/`` prefix with ``scrapbook`` metadata) instead of printing.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 import re
 
 import torch
@@ -62,7 +67,23 @@ def glue(key: str, value):
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:
-        print(f"{key} = {plain}")
+        if os.environ.get("DIFFNOTES_GLUE") == "record":
+            _record(key, plain)
+        else:
+            print(f"{key} = {plain}")
     else:
         _myst_glue(key, plain, display=False)
     return plain
+
+
+GLUE_PREFIX = "application/papermill.record/"   # myst-nb's (and scrapbook's) glue prefix
+
+
+def _record(key: str, plain) -> None:
+    """What ``myst_nb.glue(key, plain, display=False)`` writes, without myst-nb installed."""
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    bundle, metadata = format_display_data(plain)
+    metadata["scrapbook"] = {"name": key, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)

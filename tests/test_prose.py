@@ -49,3 +49,23 @@ def test_without_myst_nb_it_prints_the_key_and_value():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "ch-x = 0.5"
+
+
+def test_record_without_myst_nb_is_myst_nbs_own(monkeypatch):
+    """DIFFNOTES_GLUE=record (the Colab-like build run, no myst-nb there) writes exactly what
+    myst_nb.glue(key, value, display=False) writes, so the build finds the key."""
+    import IPython.display
+    import myst_nb.ext.glue as myst_glue
+
+    from diffnotes import prose
+
+    seen = []
+    capture = lambda *a, **k: seen.append((a, k))  # noqa: E731
+    monkeypatch.setattr(myst_glue, "ipy_display", capture)
+    monkeypatch.setattr(IPython.display, "display", capture)
+    myst_glue.glue("et-x", 0.125, display=False)
+    prose._record("et-x", 0.125)
+    assert len(seen) == 2 and seen[0] == seen[1]
+    (bundle,), kwargs = seen[1]
+    assert set(bundle) == {prose.GLUE_PREFIX + "text/plain"}
+    assert kwargs["metadata"]["scrapbook"]["name"] == "et-x"

@@ -115,7 +115,8 @@ def main(argv=None) -> int:
                           str(ROOT / "book"), "--source", str(args.wheel.resolve()),
                           "--report", str(report),
                           *[str(src / f"{md.stem}.ipynb") for md in pages]],
-                         env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"))
+                         env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                                  DIFFNOTES_GLUE="record"))
     ran = time.perf_counter() - t0
     if rc != 0:
         print(f"execute_book: the Colab-like run failed (exit {rc}); nothing built")
