@@ -97,3 +97,23 @@ def test_citation_names_the_released_version():
     assert f"diffnotes {version}" in intro
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(r"^## \[" + re.escape(version) + r"\]", changelog, re.M)
+
+
+def test_zip_requirements_reads_otter7_environment_and_old_requirements(tmp_path):
+    """The grade stage's check of what Gradescope installs reads the requirements from
+    where otter puts them: environment.yml's pip list (otter 7) or requirements.txt."""
+    import assignments
+
+    new = tmp_path / "new.zip"
+    with zipfile.ZipFile(new, "w") as z:
+        z.writestr("environment.yml", "name: otter-env\ndependencies:\n  - python=3.13\n"
+                   "  - pip\n  - pip:\n      - otter-grader==7.0.0\n      - diffnotes==0.1.0\n")
+    old = tmp_path / "old.zip"
+    with zipfile.ZipFile(old, "w") as z:
+        z.writestr("requirements.txt", "diffnotes==0.0.9\n\nnumpy\n")
+    none = tmp_path / "none.zip"
+    with zipfile.ZipFile(none, "w") as z:
+        z.writestr("otter_config.json", "{}")
+    assert assignments.zip_requirements(new) == ["otter-grader==7.0.0", "diffnotes==0.1.0"]
+    assert assignments.zip_requirements(old) == ["diffnotes==0.0.9", "numpy"]
+    assert assignments.zip_requirements(none) == []

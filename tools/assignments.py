@@ -573,19 +573,32 @@ def _varies(label: str) -> bool:
     return bool(getattr(exercise(label), "varies", False))
 
 
+def zip_requirements(path: Path) -> list[str]:
+    """The pip requirements an otter autograder zip installs: otter 7 merges them into
+    ``environment.yml``'s pip list; older versions wrote ``requirements.txt``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        reqs = z.read("requirements.txt").decode().splitlines() \
+            if "requirements.txt" in names else []
+        if "environment.yml" in names:
+            env = yaml.safe_load(z.read("environment.yml")) or {}
+            for dep in env.get("dependencies", []):
+                if isinstance(dep, dict):
+                    reqs += [str(r) for r in dep.get("pip", [])]
+    return [r.strip() for r in reqs if r.strip()]
+
+
 def requirement_problems(out: Path, names: list[str] | None, wheel: Path) -> list[str]:
     """Each autograder zip's requirements name diffnotes by the wheel's version, and that
     requirement resolves to the wheel alone (pip, no index, the wheel's folder as the only
     source): what Gradescope installs is what was graded here."""
-    import zipfile
-
     version = wheel.name.split("-")[1]
     found = []
     for p in chapters(names):
-        with zipfile.ZipFile(out / p.stem / "autograder" / "autograder.zip") as z:
-            reqs = z.read("requirements.txt").decode() if "requirements.txt" in z.namelist() \
-                else ""
-        lines = [ln.strip() for ln in reqs.splitlines() if "diffnotes" in ln]
+        reqs = zip_requirements(out / p.stem / "autograder" / "autograder.zip")
+        lines = [ln.strip() for ln in reqs if "diffnotes" in ln]
         if lines != [f"diffnotes=={version}"]:
             found.append(f"{p.stem}: autograder requirements name diffnotes as {lines}, not "
                          f"diffnotes=={version}")
