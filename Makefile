@@ -153,8 +153,11 @@ pdf: $(STAMP)
 # Graded assignments (issue 17): one per chapter in otter-grader's format, written from the book
 # by tools/assignments.py into _build/assignments/<chapter>/ (student/ the notebook to hand out,
 # autograder/autograder.zip for otter run or Gradescope). grade-test proves the grader with
-# otter's own runner: the solutions score full marks, the untouched student notebook zero, and
-# one wrong answer per kind of key (symbolic, number, tensor, choice) loses exactly its points.
+# otter's own runner, one `otter run` per chapter: every cell a student runs executes (each
+# untouched answer cell right before its solution) and the solutions score full marks (one
+# chapter for a variant other than the book's); the zip's test files, run on the answers
+# alone, give the untouched answers zero and one wrong answer per kind of key (symbolic,
+# number, tensor, choice) none of its points.
 assignments: $(STAMP)
 	$(BIN)/python tools/assignments.py build
 

@@ -199,18 +199,23 @@ def test_each_wrong_line_keeps_the_form_and_breaks_the_value(key_type):
         grading.require_correct(label, env["answer"])
 
 
-def test_wrong_answers_go_right_before_the_self_check(chapter1):
-    nb, summary = chapter1
-    label = next(lab for lab, typ, _, m in summary.values() if typ == "Number" or
-                 typ == "Tensor")
-    changed = assignments.with_wrong_answers(nb, [label])
-    src = next(c.source for c in changed.cells if f'check("{label}", answer)' in c.source
-               and "BEGIN SOLUTION" in c.source)
-    lines = src.splitlines()
-    i = lines.index(f'check("{label}", answer)')
-    assert lines[i - 1].startswith("answer = 2 * answer + 1")
-    with pytest.raises(ValueError, match="ex-nope"):
-        assignments.with_wrong_answers(nb, ["ex-nope"])
+def test_graded_run_executes_each_untouched_answer_cell_before_its_solution(tmp_path):
+    """The one otter run per chapter runs the student's own answer cells (answer = ...) right
+    before the solutions that replace them; a count that does not match is refused."""
+    def cell(src):
+        return nbformat.v4.new_code_cell(src)
+    sol = nbformat.v4.new_notebook(cells=[
+        cell("x = 1"), cell("# BEGIN SOLUTION NO PROMPT\nanswer = 2\n# END SOLUTION"),
+        cell("grader.check('a')"), cell("# BEGIN SOLUTION NO PROMPT\nanswer = 3")])
+    stu = nbformat.v4.new_notebook(cells=[
+        cell("x = 1"), cell("answer = ...\ncheck('ex-a', answer)"), cell("grader.check('a')"),
+        cell("v = 1\nanswer = ...")])
+    got = [c.source for c in assignments.with_stubs_first(sol, stu).cells]
+    assert got == ["x = 1", "answer = ...\ncheck('ex-a', answer)", sol.cells[1].source,
+                   "grader.check('a')", "v = 1\nanswer = ...", sol.cells[3].source]
+    stu.cells.pop()
+    with pytest.raises(ValueError, match="1 answer cells in the student"):
+        assignments.with_stubs_first(sol, stu)
 
 
 # -- the stage runner: A+B at the same time ----------------------------------------------------

@@ -517,25 +517,6 @@ def wrong_value_line(key) -> str:
     return "answer = 2 * answer + 1   # the same form, a wrong value"
 
 
-def with_wrong_answers(nb: nbformat.NotebookNode, labels: list[str]) -> nbformat.NotebookNode:
-    """The solutions notebook with the answers of ``labels`` made wrong (in form still right):
-    the line is put right before the answer cell's self-check, after the book's solution."""
-    from diffnotes.selfcheck import exercise
-
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    for label in labels:
-        hook = f'check("{label}", answer)'
-        hits = [c for c in nb.cells if c.cell_type == "code"
-                and any(ln.strip() == hook for ln in c.source.splitlines())]
-        if len(hits) != 1:
-            raise ValueError(f"label {label!r}: expected one answer cell, found {len(hits)}")
-        lines = hits[0].source.splitlines()
-        i = max(k for k, ln in enumerate(lines) if ln.strip() == hook)
-        lines.insert(i, wrong_value_line(exercise(label).key))
-        hits[0].source = "\n".join(lines)
-    return nb
-
-
 def with_seed(nb: nbformat.NotebookNode, seed: int) -> nbformat.NotebookNode:
     """The notebook with the student's variant set to ``seed`` (its ``SEED = 0`` line)."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -613,10 +594,99 @@ def requirement_problems(out: Path, names: list[str] | None, wheel: Path) -> lis
     return found
 
 
+# What otter's tests give an answer, without executing a notebook: each test file of a zip, run
+# by otter's own test-file runner (otter.test_files) on a given value of ``answer``, in one
+# subprocess whose diffnotes is the wheel's. For the untouched notebook (``answer = ...``), for
+# a wrong value of the right form and, as the control that makes a zero mean something, for
+# the key's own value (full points). The points depend on ``answer`` alone (the tests read
+# nothing else: _test_cell), so they need no execution of the chapter.
+_TEST_FILE_RUNNER = r"""
+import json, sys, tempfile, zipfile
+from pathlib import Path
+import otter.test_files as tf
+import sympy
+from diffnotes import grading, selfcheck
+from diffnotes.selfcheck import Choice, Symbolic
+
+sys.path.insert(0, sys.argv[2])
+from assignments import wrong_value_line
+
+selfcheck.set_mode("graded")
+out = {}
+for zip_path, plan in json.loads(sys.argv[1]):
+    scores = out.setdefault(zip_path, {})
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zip_path) as z:
+        for what, labels in plan.items():
+            for label in labels:
+                name = label.replace("-", "_")
+                path = Path(tmp) / f"{name}.py"
+                path.write_bytes(z.read(f"tests/{name}.py"))
+                key = grading._key(label)
+                env = {"answer": key.correct if isinstance(key, Choice)
+                       else grading._reference(key)}
+                if isinstance(key, Symbolic):
+                    env["answer"] = sympy.sympify(env["answer"])
+                if what == "untouched":
+                    env["answer"] = ...
+                elif what == "wrong":   # the book's answer made wrong in value, right in form
+                    exec(wrong_value_line(key), env)
+                test = tf.create_test_file(str(path), None)
+                test.run({"answer": env["answer"]})
+                scores[f"{what} {name}"] = [test.score, test.possible]
+print(json.dumps(out))
+"""
+
+
+def test_file_scores(plans: dict[Path, dict[str, list[str]]],
+                     wheel: Path | None = None) -> dict[Path, dict[str, tuple[float, float]]]:
+    """``{zip: {"<what> <question>": (score, possible)}}`` from each autograder zip's test
+    files run on the answers of its plan (``{"right" | "untouched" | "wrong": labels}``)."""
+    env = None if wheel is None else dict(os.environ, PYTHONPATH=str(wheel.resolve()))
+    arg = json.dumps([[str(z), plan] for z, plan in plans.items()])
+    run = subprocess.run([str(BIN / "python"), "-c", _TEST_FILE_RUNNER, arg,
+                          str(Path(__file__).resolve().parent)],
+                         capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        raise RuntimeError(f"the autograders' test files did not run:\n{run.stderr[-3000:]}")
+    got = json.loads(run.stdout.splitlines()[-1])
+    return {Path(z): {k: tuple(v) for k, v in got[str(z)].items()} for z in plans}
+
+
+def with_stubs_first(solutions: nbformat.NotebookNode,
+                     student: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The solutions notebook with, before each answer cell, the student's own version of it
+    (``answer = ...`` and its self-check): one otter run then executes every cell a student
+    runs, the untouched answer cells included, and grades the solutions."""
+    def slot(c):
+        return c.cell_type == "code" and any(ln.strip() == "answer = ..."
+                                             for ln in c.source.splitlines())
+    stubs = [c for c in student.cells if slot(c)]
+    answers = [c for c in solutions.cells
+               if c.cell_type == "code" and "# BEGIN SOLUTION" in c.source]
+    if len(stubs) != len(answers):
+        raise ValueError(f"{len(stubs)} answer cells in the student notebook, "
+                         f"{len(answers)} in the solutions")
+    nb = nbformat.from_dict(json.loads(json.dumps(solutions)))
+    pos = {id(c): i for i, c in enumerate(solutions.cells)}
+    for k, (stub, ans) in reversed(list(enumerate(zip(stubs, answers, strict=True)))):
+        copy = nbformat.from_dict(json.loads(json.dumps(stub)))
+        copy["id"] = f"untouched-answer-{k}"
+        nb.cells.insert(pos[id(ans)], copy)
+    return nb
+
+
 def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2,
           wheel: Path | None = None) -> list[str]:
-    """The three grading runs on the built assignments; returns the failures (empty: all
-    passed) and prints one line per run. With ``wheel``, every run grades against it."""
+    """The grading checks on the built assignments; returns the failures (empty: all passed)
+    and prints one line per check. With ``wheel``, every check grades against it.
+
+    One ``otter run`` per chapter executes its graded notebook once: the solutions, each answer
+    cell preceded by the student's untouched version of it (:func:`with_stubs_first`), so the
+    run proves that every cell a student runs executes and that the solutions score full marks
+    (in the first chapter whose exercises vary, for the variant ``SEED = 7``, not the book's).
+    The zero of an untouched notebook and the lost points of a wrong answer (one exercise per
+    kind of key) depend on the answer alone and are graded by the zip's own test files, run by
+    otter's test-file runner, with no second execution (:func:`test_file_scores`)."""
     summaries = {p.stem: json.loads((out / p.stem / "questions.json").read_text())
                  for p in chapters(names)}
     plan = wrong_plan(summaries) if names is None else {}
@@ -627,26 +697,17 @@ def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2,
     for chapter, summary in summaries.items():
         base = out / chapter
         auto = {q: pts for q, (_, _, pts, manual) in summary.items() if not manual}
-        runs.append((chapter, "solutions", base / "autograder" / f"{chapter}.ipynb", auto))
-        runs.append((chapter, "untouched", base / "student" / f"{chapter}.ipynb",
-                     dict.fromkeys(auto, 0)))
+        nb = with_stubs_first(nbformat.read(base / "autograder" / f"{chapter}.ipynb", 4),
+                              nbformat.read(base / "student" / f"{chapter}.ipynb", 4))
+        what = "solutions (after the untouched cells)"
         varying = [lab for lab, _, _, _ in summary.values() if _varies(lab)]
         if varying and chapter == first_varying:
-            path = tmp / f"seed{OTHER_SEED}" / f"{chapter}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(with_seed(nbformat.read(base / "autograder" / f"{chapter}.ipynb", 4),
-                                     OTHER_SEED), path)
-            runs.append((chapter, f"solutions, SEED = {OTHER_SEED} (varies: "
-                         f"{', '.join(sorted(set(varying)))})", path, auto))
-        if chapter in plan:
-            nb = with_wrong_answers(nbformat.read(base / "autograder" / f"{chapter}.ipynb", 4),
-                                    plan[chapter])
-            path = tmp / "wrong" / f"{chapter}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, path)
-            wrong = {question_name(lab) for lab in plan[chapter]}
-            runs.append((chapter, f"wrong {', '.join(plan[chapter])}", path,
-                         {q: (0 if q in wrong else p) for q, p in auto.items()}))
+            nb = with_seed(nb, OTHER_SEED)
+            what = f"solutions, SEED = {OTHER_SEED} (varies: {', '.join(sorted(set(varying)))})"
+        path = tmp / "graded" / f"{chapter}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        runs.append((chapter, what, path, auto))
 
     def one(i_run):
         i, (chapter, what, nb, expected) = i_run
@@ -665,9 +726,45 @@ def grade(out: Path = OUT, names: list[str] | None = None, jobs: int = 2,
             return f"FAIL {line}: (got, expected) per question {bad}"
         return "ok   " + line
 
+    def answers_alone() -> list[str]:
+        t0 = time.time()
+        zips, auto = {}, {}
+        for chapter, summary in summaries.items():
+            auto[chapter] = {q: (lab, pts) for q, (lab, _, pts, manual) in summary.items()
+                             if not manual}
+            labels = [lab for lab, _ in auto[chapter].values()]
+            zips[out / chapter / "autograder" / "autograder.zip"] = {
+                "right": labels, "untouched": labels, "wrong": plan.get(chapter, [])}
+        try:
+            scores = test_file_scores(zips, wheel)
+        except RuntimeError as err:
+            return [f"FAIL untouched and wrong answers: {err}"]
+        lines = []
+        for (z, p), chapter in zip(zips.items(), summaries, strict=True):
+            bad = {}
+            for what in ("right", "untouched", "wrong"):
+                for lab in p[what]:
+                    q = question_name(lab)
+                    pts = auto[chapter][q][1]
+                    got = scores[z].get(f"{what} {q}")
+                    if got is None or got != ((pts if what == "right" else 0), pts):
+                        bad[f"{what} {q}"] = got
+            wrong = p["wrong"]
+            what = "test files: the key's value full, untouched 0" + (
+                f", wrong {', '.join(wrong)} 0" if wrong else "")
+            line = f"{chapter:22s} {what}"
+            lines.append(f"FAIL {line}: (score, possible) {bad}" if bad else "ok   " + line)
+        lines.append(f"     (the test files of {len(zips)} autograders in "
+                     f"{time.time() - t0:.1f} s)")
+        return lines
+
     failures = [] if wheel is None else requirement_problems(out, names, wheel)
     for line in failures:
         print("FAIL " + line)
+    for line in answers_alone():
+        print(line, flush=True)
+        if line.startswith("FAIL"):
+            failures.append(line)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         for line in pool.map(one, enumerate(runs)):
             print(line, flush=True)
