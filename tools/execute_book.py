@@ -75,11 +75,11 @@ def with_outputs(page: nbformat.NotebookNode,
 
 
 def budget(md: Path) -> float:
-    """``budget_s`` of the page's front matter (what the build's budget check enforces)."""
-    import yaml
+    """``budget_s`` of the page's front matter (what the build's budget check enforces), read
+    as the Colab-like run reads it (:func:`colab_test.page_budget`)."""
+    from colab_test import page_budget
 
-    front = md.read_text(encoding="utf-8").split("\n---", 1)[0].lstrip("-")
-    return float((yaml.safe_load(front) or {}).get("budget_s", "nan"))
+    return page_budget(md)
 
 
 def cache_records() -> dict[int, str]:
